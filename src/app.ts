@@ -1,0 +1,116 @@
+/**
+ * The composition root: the only module that picks concrete backends and wires services to listeners.
+ * Lifecycle: create() -> start() (binds listeners) -> reload() on SIGHUP -> stop() on SIGTERM.
+ */
+import type { Settings, ListenerSettings } from './config/load.js';
+import type { ListenerName } from './config/schema.js';
+import type { Logger } from './log.js';
+import { SqliteStore } from './storage/sqlite/store.js';
+import { Directory } from './core/directory.js';
+import { Ingest } from './core/ingest.js';
+import { Delivery } from './core/delivery.js';
+import { ChangeBus } from './core/changes.js';
+import { AuthLimiter } from './core/auth-limiter.js';
+import { TlsManager } from './net/tls.js';
+import { Listener, type ProtocolHandler } from './net/listener.js';
+import { SmtpService, type SmtpRole, type SmtpSettings } from './protocols/smtp/server.js';
+
+/** Protocols this version serves; other configured listeners are reported and not bound. */
+const SERVED: Partial<Record<ListenerName, SmtpRole>> = { smtp: 'smtp', submissions: 'submissions', submission: 'submission' };
+const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set(['submissions', 'imaps', 'pop3s']);
+
+export class App {
+  readonly store: SqliteStore;
+  readonly directory: Directory;
+  readonly ingest: Ingest;
+  readonly delivery: Delivery;
+  readonly changes = new ChangeBus();
+  readonly authLimiter: AuthLimiter;
+  readonly tls: TlsManager;
+  private readonly smtp = new Map<ListenerName, SmtpService>();
+  private readonly listeners: Listener[] = [];
+
+  private constructor(
+    private settings: Settings,
+    readonly log: Logger,
+  ) {
+    this.store = new SqliteStore({ dataDir: settings.dataDir });
+    this.directory = new Directory(this.store.directory, { recipientDelimiter: settings.accounts.recipientDelimiter });
+    this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes });
+    this.delivery = new Delivery({ directory: this.directory, ingest: this.ingest, mailboxes: this.store.mailboxes, queue: this.store.queue, blobs: this.store.blobs, log });
+    this.authLimiter = new AuthLimiter({ baseDelayMs: settings.accounts.authFailureDelayMs, maxDelayMs: settings.accounts.authFailureDelayMaxMs });
+    this.tls = new TlsManager(settings.tls, { hostname: settings.hostname, dataDir: settings.dataDir, log });
+  }
+
+  static async create(settings: Settings, log: Logger): Promise<App> {
+    const app = new App(settings, log);
+    await app.tls.init();
+    await app.store.blobs.cleanTemp();
+    return app;
+  }
+
+  private smtpSettings(l: ListenerSettings): SmtpSettings {
+    const s = this.settings;
+    return { hostname: s.hostname, ...s.smtp, idleTimeoutMs: l.idleTimeoutMs };
+  }
+
+  /** Binds every enabled listener; on failure closes what was bound and rethrows (a BindError). */
+  async start(): Promise<void> {
+    for (const [name, l] of Object.entries(this.settings.listeners) as [ListenerName, ListenerSettings][]) {
+      if (!l.enabled) continue;
+      const role = SERVED[name];
+      if (!role) {
+        this.log.warn({ listener: name }, `listener "${name}" is enabled but this version does not serve it yet; not bound`);
+        continue;
+      }
+      const handler: ProtocolHandler = new SmtpService(role, this.smtpSettings(l), { directory: this.directory, delivery: this.delivery, authLimiter: this.authLimiter, tls: this.tls, log: this.log });
+      this.smtp.set(name, handler as SmtpService);
+      const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler });
+      try {
+        await listener.start();
+      } catch (err) {
+        await this.closeListeners();
+        throw err;
+      }
+      this.listeners.push(listener);
+    }
+    this.tls.watch();
+    this.log.info({ hostname: this.settings.hostname, dataDir: this.settings.dataDir, config: this.settings.file ?? '(embedded defaults)' }, 'postern started');
+  }
+
+  /** Bound addresses per listener (tests start with port 0). */
+  addresses(): Record<string, { address: string; port: number }[]> {
+    const out: Record<string, { address: string; port: number }[]> = {};
+    for (const l of this.listeners) out[l.name] = l.boundAddresses().map((a) => ({ address: a.address, port: a.port }));
+    return out;
+  }
+
+  /** SIGHUP: new settings and certificates apply to new connections; existing ones are not dropped. */
+  async reload(next: Settings): Promise<void> {
+    await this.tls.reconfigure(next.tls);
+    this.tls.reloadIfChanged(true);
+    for (const l of this.listeners) {
+      const ls = next.listeners[l.name as ListenerName];
+      const before = JSON.stringify(this.settings.listeners[l.name as ListenerName].addresses);
+      if (JSON.stringify(ls.addresses) !== before || !ls.enabled) this.log.warn({ listener: l.name }, 'listener address or enabled changed: takes effect after a restart');
+      l.update(ls, next.trustedProxies);
+      this.smtp.get(l.name as ListenerName)?.updateSettings({ hostname: next.hostname, ...next.smtp, idleTimeoutMs: ls.idleTimeoutMs });
+    }
+    this.settings = next;
+    this.log.info({ config: next.file }, 'configuration reloaded');
+  }
+
+  /** Graceful stop: no new connections; sessions get up to graceMs to finish; then everything closes. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.tls.stop();
+    await Promise.all(this.listeners.map((l) => l.stopAccepting()));
+    await Promise.all([...this.smtp.values()].map((s) => s.close(graceMs)));
+    await this.closeListeners();
+    await this.store.close();
+    this.log.info('postern stopped');
+  }
+
+  private async closeListeners(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.close()));
+  }
+}

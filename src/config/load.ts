@@ -1,0 +1,257 @@
+/**
+ * Loading configuration: TOML file -> environment overrides -> schema validation -> resolved settings.
+ * Every failure is a ConfigError whose message is one line: file, line, key and reason.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { configSchema, type Config, type ListenerName } from './schema.js';
+import { parseDuration, parseSize } from '../lib/size.js';
+import { parseCidrList } from '../net/cidr.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface ListenerSettings {
+  name: ListenerName;
+  enabled: boolean;
+  addresses: { host: string; port: number }[];
+  proxyProtocol: boolean;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  idleTimeoutMs: number;
+}
+
+/** The validated configuration with sizes in bytes and durations in milliseconds. */
+export interface Settings {
+  /** The file it came from, or null for the embedded defaults. */
+  file: string | null;
+  raw: Config;
+  hostname: string;
+  dataDir: string;
+  logLevel: Config['log']['level'];
+  tls: { cert?: string; key?: string; certificates: { cert: string; key: string }[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; reloadIntervalMs: number };
+  listeners: Record<ListenerName, ListenerSettings>;
+  trustedProxies: string[];
+  smtp: {
+    maxMessageSize: number;
+    relayNetworks: string[];
+    maxRecipients: number;
+    maxErrors: number;
+    maxUnauthenticatedCommands: number;
+    bannerDelayMs: number;
+    rejectBareLf: boolean;
+  };
+  accounts: { recipientDelimiter: string; defaultQuota: number; authFailureDelayMs: number; authFailureDelayMaxMs: number };
+  dns: { servers: string[] };
+}
+
+export interface LoadOptions {
+  /** Explicit --config path; when absent, $POSTERN_CONFIG then ./postern.toml (optional). */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Finds the line of `key` (a dotted path) in a TOML text, for error messages. 0 when not found. */
+export function findKeyLine(text: string, keyPath: (string | number)[]): number {
+  const names = keyPath.filter((k): k is string => typeof k === 'string');
+  const lines = text.split(/\r?\n/);
+  let table: string[] = [];
+  let best = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    const header = /^\[\[?\s*([^\]]+?)\s*\]\]?/.exec(line);
+    if (header) {
+      table = header[1]!.split('.').map((s) => s.trim().replace(/^"|"$/g, ''));
+      if (table.join('.') === names.join('.')) best = best || i + 1;
+      continue;
+    }
+    const kv = /^("?)([A-Za-z0-9_.-]+)\1\s*=/.exec(line);
+    if (!kv) continue;
+    const full = [...table, ...kv[2]!.split('.')];
+    if (full.join('.') === names.slice(0, full.length).join('.') && full.length <= names.length) {
+      if (full.length === names.length) return i + 1;
+      best = i + 1;
+    }
+  }
+  return best;
+}
+
+interface JsonSchemaNode {
+  type?: string | string[];
+  properties?: Record<string, JsonSchemaNode>;
+  anyOf?: JsonSchemaNode[];
+  items?: JsonSchemaNode;
+}
+
+/** Applies POSTERN_<SECTION>_<KEY> (e.g. POSTERN_SMTP_MAX_MESSAGE_SIZE, POSTERN_LISTENERS_SMTP_ADDRESS) overrides. */
+export function applyEnvOverrides(doc: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
+  const applied: string[] = [];
+  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+  const walk = (node: JsonSchemaNode, pathSoFar: string[]) => {
+    for (const [key, child] of Object.entries(node.properties ?? {})) {
+      const p = [...pathSoFar, key];
+      if (child.properties) {
+        walk(child, p);
+        continue;
+      }
+      const envName = 'POSTERN_' + p.join('_').toUpperCase();
+      const value = env[envName];
+      if (value === undefined || envName === 'POSTERN_CONFIG') continue;
+      let target = doc;
+      for (const seg of pathSoFar) {
+        if (typeof target[seg] !== 'object' || target[seg] === null) target[seg] = {};
+        target = target[seg] as Record<string, unknown>;
+      }
+      target[key] = coerceEnv(value, child);
+      applied.push(envName);
+    }
+  };
+  walk(schema, []);
+  return applied;
+}
+
+function typesOf(node: JsonSchemaNode): string[] {
+  const t = node.type ? ([] as string[]).concat(node.type) : [];
+  for (const alt of node.anyOf ?? []) t.push(...typesOf(alt));
+  return t;
+}
+
+function coerceEnv(value: string, node: JsonSchemaNode): unknown {
+  const types = typesOf(node);
+  const v = value.trim();
+  if (types.includes('array')) {
+    if (v.startsWith('[')) {
+      try {
+        return JSON.parse(v);
+      } catch {
+        /* fall through to comma splitting */
+      }
+    }
+    const list = v === '' ? [] : v.split(/[\s,]+/).filter(Boolean);
+    return types.includes('string') && list.length === 1 ? list[0] : list;
+  }
+  if (types.includes('boolean') && /^(true|false|1|0|yes|no)$/i.test(v)) return /^(true|1|yes)$/i.test(v);
+  if ((types.includes('integer') || types.includes('number')) && /^\d+$/.test(v) && !types.includes('string')) return Number(v);
+  return value;
+}
+
+export function loadSettings(opts: LoadOptions = {}): Settings {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const explicit = opts.file ?? env.POSTERN_CONFIG;
+  const file = path.resolve(cwd, explicit ?? 'postern.toml');
+  let text = '';
+  let fromFile: string | null = null;
+  try {
+    text = readFileSync(file, 'utf8');
+    fromFile = file;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (explicit || code !== 'ENOENT') throw new ConfigError(`${file}: cannot read configuration: ${(err as Error).message}`);
+  }
+  let doc: Record<string, unknown> = {};
+  if (fromFile) {
+    try {
+      doc = parseToml(text) as Record<string, unknown>;
+    } catch (err) {
+      if (err instanceof TomlError) {
+        const reason = err.message.split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
+        throw new ConfigError(`${file}:${err.line}:${err.column}: TOML syntax error: ${reason}`);
+      }
+      throw err;
+    }
+  }
+  applyEnvOverrides(doc, env);
+  const result = configSchema.safeParse(doc);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.') || '(top level)';
+    const keyPath = [...(issue.path as (string | number)[]), ...(issue.code === 'unrecognized_keys' ? [issue.keys[0]!] : [])];
+    const line = fromFile ? findKeyLine(text, keyPath) : 0;
+    const where = fromFile ? `${file}:${line || '?'}` : 'environment';
+    let reason = issue.message;
+    if (issue.code === 'unrecognized_keys') reason = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    throw new ConfigError(`${where}: key "${key}": ${reason}`);
+  }
+  try {
+    return resolve(result.data, fromFile, cwd);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const m = /^key "([^"]+)"/.exec(err.message);
+      const line = fromFile && m ? findKeyLine(text, m[1]!.split('.')) : 0;
+      throw new ConfigError(`${fromFile ?? 'environment'}${fromFile ? `:${line || '?'}` : ''}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+function field<T>(key: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new ConfigError(`key "${key}": ${(err as Error).message}`);
+  }
+}
+
+function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  if (!m) throw new Error(`invalid address "${s}"`);
+  const port = Number(m[2]);
+  if (port < 0 || port > 65535) throw new Error(`port out of range in "${s}"`);
+  return { host: m[1]!, port };
+}
+
+function resolve(c: Config, file: string | null, cwd: string): Settings {
+  const listeners = {} as Record<ListenerName, ListenerSettings>;
+  for (const name of Object.keys(c.listeners) as ListenerName[]) {
+    const l = c.listeners[name];
+    listeners[name] = {
+      name,
+      enabled: l.enabled,
+      addresses: field(`listeners.${name}.address`, () => ([] as string[]).concat(l.address).map(parseHostPort)),
+      proxyProtocol: l.proxy_protocol,
+      maxConnections: l.max_connections,
+      maxConnectionsPerIp: l.max_connections_per_ip,
+      idleTimeoutMs: field(`listeners.${name}.idle_timeout`, () => parseDuration(l.idle_timeout)),
+    };
+  }
+  const base = file ? path.dirname(file) : cwd;
+  const rel = (p: string) => path.resolve(base, p);
+  return {
+    file,
+    raw: c,
+    hostname: (c.hostname ?? os.hostname()).toLowerCase(),
+    dataDir: path.resolve(cwd, c.data_dir),
+    logLevel: c.log.level,
+    tls: {
+      cert: c.tls.cert ? rel(c.tls.cert) : undefined,
+      key: c.tls.key ? rel(c.tls.key) : undefined,
+      certificates: c.tls.certificates.map((x) => ({ cert: rel(x.cert), key: rel(x.key) })),
+      minVersion: c.tls.min_version,
+      reloadIntervalMs: field('tls.reload_interval', () => parseDuration(c.tls.reload_interval)),
+    },
+    listeners,
+    trustedProxies: field('proxy.trusted_networks', () => (parseCidrList(c.proxy.trusted_networks), c.proxy.trusted_networks)),
+    smtp: {
+      maxMessageSize: field('smtp.max_message_size', () => parseSize(c.smtp.max_message_size)),
+      relayNetworks: field('smtp.relay_networks', () => (parseCidrList(c.smtp.relay_networks), c.smtp.relay_networks)),
+      maxRecipients: c.smtp.max_recipients,
+      maxErrors: c.smtp.max_errors,
+      maxUnauthenticatedCommands: c.smtp.max_unauthenticated_commands,
+      bannerDelayMs: field('smtp.banner_delay', () => parseDuration(c.smtp.banner_delay)),
+      rejectBareLf: c.smtp.reject_bare_lf,
+    },
+    accounts: {
+      recipientDelimiter: c.accounts.recipient_delimiter,
+      defaultQuota: field('accounts.default_quota', () => parseSize(c.accounts.default_quota)),
+      authFailureDelayMs: field('accounts.auth_failure_delay', () => parseDuration(c.accounts.auth_failure_delay)),
+      authFailureDelayMaxMs: field('accounts.auth_failure_delay_max', () => parseDuration(c.accounts.auth_failure_delay_max)),
+    },
+    dns: { servers: c.dns.servers },
+  };
+}

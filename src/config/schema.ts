@@ -1,0 +1,113 @@
+/**
+ * The configuration schema: the single source of truth for every key, its default and its documentation.
+ * docs/configuration.md is generated from this file (npm run docs:config); a test keeps them in sync.
+ * Nothing here reads the environment or the file system.
+ */
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "host:port", e.g. "0.0.0.0:25" or "[::]:25"');
+const size = z.union([z.string(), z.number().int().nonnegative()]);
+const duration = z.union([z.string(), z.number().int().nonnegative()]);
+
+function listener(port: number, enabled: boolean, purpose: string) {
+  return z
+    .strictObject({
+      enabled: z.boolean().default(enabled).describe(`Serve this listener (${purpose}).`),
+      address: z
+        .union([hostPort, z.array(hostPort)])
+        .default([`0.0.0.0:${port}`, `[::]:${port}`])
+        .describe('One or more "host:port" to listen on, IPv4 and IPv6. A wildcard "[::]" that cannot be bound because the machine has no IPv6 is skipped with a warning.'),
+      proxy_protocol: z
+        .boolean()
+        .default(false)
+        .describe('Expect a HAProxy PROXY protocol header (v1 or v2) on every connection; accepted only from [proxy] trusted_networks.'),
+      max_connections: z.number().int().positive().default(5000).describe('Maximum simultaneous connections on this listener.'),
+      max_connections_per_ip: z.number().int().positive().default(20).describe('Maximum simultaneous connections from one client IP address.'),
+      idle_timeout: duration.default('5m').describe('Close a connection that sends nothing for this long (IMAP uses at least 30 minutes once authenticated, RFC 9051 5.4).'),
+    })
+    .prefault({});
+}
+
+export const configSchema = z.strictObject({
+  hostname: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, 'expected a host name such as mail.example.org')
+    .optional()
+    .describe('Fully qualified host name used in banners, EHLO and Received headers. Default: the machine\'s host name.'),
+  data_dir: z.string().default('data').describe('Directory for the SQLite database, message blobs, generated keys and certificates. Relative paths are relative to the working directory.'),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Minimum level of the JSON log lines written to standard output.'),
+    })
+    .prefault({})
+    .describe('Logging.'),
+  tls: z
+    .strictObject({
+      cert: z.string().optional().describe('PEM certificate chain (leaf first). Absent together with key: a self-signed certificate for hostname is generated into data_dir/tls (clients will warn).'),
+      key: z.string().optional().describe('PEM private key for cert.'),
+      certificates: z
+        .array(z.strictObject({ cert: z.string(), key: z.string() }))
+        .default([])
+        .describe('Extra certificates chosen by SNI: [[tls.certificates]] with cert and key; the names they serve are read from the certificate (subjectAltName).'),
+      min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version accepted (TLS 1.0 and 1.1 are never accepted).'),
+      reload_interval: duration.default('30s').describe('How often certificate files are checked for changes (ACME renewal by an external tool); a change is loaded without a restart.'),
+    })
+    .prefault({})
+    .describe('TLS for every listener and for STARTTLS.'),
+  listeners: z
+    .strictObject({
+      smtp: listener(25, true, 'SMTP transfer: STARTTLS offered, never AUTH, mail for local domains only'),
+      submissions: listener(465, true, 'submission over implicit TLS, AUTH required'),
+      submission: listener(587, true, 'submission: STARTTLS required before AUTH and MAIL'),
+      imap: listener(143, true, 'IMAP: STARTTLS required before login'),
+      imaps: listener(993, true, 'IMAP over implicit TLS'),
+      pop3: listener(110, false, 'POP3: STLS required before login'),
+      pop3s: listener(995, false, 'POP3 over implicit TLS'),
+    })
+    .prefault({})
+    .describe('Network listeners. The defaults are the standard port table.'),
+  proxy: z
+    .strictObject({
+      trusted_networks: z.array(z.string()).default([]).describe('Networks (CIDR) allowed to send a PROXY protocol header; a header from elsewhere closes the connection.'),
+    })
+    .prefault({})
+    .describe('PROXY protocol.'),
+  smtp: z
+    .strictObject({
+      max_message_size: size.default('25M').describe('Largest message accepted (SIZE, RFC 1870); larger ones get 552 5.3.4.'),
+      relay_networks: z
+        .array(z.string())
+        .default([])
+        .describe('Networks (CIDR) allowed to relay to any domain without AUTH on port 25. Empty by default: no open relay behind a proxy or NAT.'),
+      max_recipients: z.number().int().positive().default(100).describe('Recipients per message (RFC 5321 4.5.3.1.8 requires at least 100).'),
+      max_errors: z.number().int().positive().default(10).describe('Rejected or unknown commands after which a session is closed with 421.'),
+      max_unauthenticated_commands: z.number().int().positive().default(10).describe('Commands allowed on a submission listener before AUTH succeeds.'),
+      banner_delay: duration.default('100ms').describe('Wait before the 220 banner; a client that talks first is refused (pregreet).'),
+      reject_bare_lf: z
+        .boolean()
+        .default(true)
+        .describe('Refuse messages containing a bare LF or bare CR (554 5.6.0), which closes SMTP smuggling. false normalises them to CRLF instead.'),
+    })
+    .prefault({})
+    .describe('SMTP receiving on all SMTP listeners.'),
+  accounts: z
+    .strictObject({
+      recipient_delimiter: z.string().max(8).default('+').describe('Characters that separate a subaddress: user+tag@domain delivers to user@domain. Empty disables subaddressing.'),
+      default_quota: size.default(0).describe('Quota for new accounts (0 = unlimited).'),
+      auth_failure_delay: duration.default('500ms').describe('Delay before a failed login answer; doubles with each further failure from the same IP.'),
+      auth_failure_delay_max: duration.default('10s').describe('Upper bound of the growing failure delay.'),
+    })
+    .prefault({})
+    .describe('Accounts, aliases and authentication.'),
+  dns: z
+    .strictObject({
+      servers: z.array(hostPort.or(z.string().regex(/^[0-9a-fA-F:.]+$/))).default([]).describe('DNS servers as "host:port"; empty = the system resolver.'),
+    })
+    .prefault({})
+    .describe('DNS resolution.'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ListenerName = keyof Config['listeners'];
+export type ListenerConfig = Config['listeners'][ListenerName];

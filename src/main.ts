@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+/**
+ * The `postern` command line: args -> config -> app. Every failure prints one line to stderr and exits
+ * non-zero; nothing here is imported by other modules.
+ */
+import { Command, CommanderError } from 'commander';
+import { loadSettings, ConfigError, type Settings } from './config/load.js';
+import { createLogger } from './log.js';
+import { SqliteStore } from './storage/sqlite/store.js';
+import { Admin, AdminError } from './cli/admin.js';
+import { readPassword } from './cli/password.js';
+
+// More libuv threads: blob fsyncs and argon2 run there, and must not queue behind each other.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`postern: ${message}\n`);
+  process.exit(code);
+}
+
+function settingsFrom(cmd: Command): Settings {
+  const opts = cmd.optsWithGlobals() as { config?: string };
+  return loadSettings({ file: opts.config });
+}
+
+async function withAdmin<T>(cmd: Command, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const settings = settingsFrom(cmd);
+  const store = new SqliteStore({ dataDir: settings.dataDir });
+  try {
+    return await fn(new Admin(store, { defaultQuota: settings.accounts.defaultQuota }));
+  } finally {
+    await store.close();
+  }
+}
+
+async function start(cmd: Command): Promise<void> {
+  const settings = settingsFrom(cmd);
+  const log = createLogger(settings.logLevel);
+  const { App } = await import('./app.js');
+  const app = await App.create(settings, log);
+  try {
+    await app.start();
+  } catch (err) {
+    log.flush?.();
+    await app.stop(0).catch(() => undefined);
+    throw err;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new connections, sessions get up to 10 s to finish');
+    app.stop(10_000).then(
+      () => {
+        log.flush?.();
+        setTimeout(() => process.exit(0), 50).unref();
+      },
+      (err) => {
+        log.error({ err: (err as Error).message }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    let next: Settings;
+    try {
+      next = loadSettings({ file: settings.file ?? undefined });
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'SIGHUP: configuration not reloaded');
+      return;
+    }
+    app.reload(next).catch((err) => log.error({ err: (err as Error).message }, 'SIGHUP: reload failed; previous configuration stays in effect'));
+  });
+}
+
+function program(): Command {
+  const p = new Command('postern')
+    .description('Postern: a complete, secure-by-default mail server')
+    .option('-c, --config <file>', 'configuration file (default: $POSTERN_CONFIG or ./postern.toml)')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  p.command('start').description('run the server').action(async (_o, cmd: Command) => start(cmd));
+
+  const email = p.command('email').description('manage accounts (as docker-mailserver\'s "setup email")');
+  email
+    .command('add <address> [password]')
+    .description('create an account (password prompted, or read from stdin, when omitted)')
+    .action(async (address: string, password: string | undefined, _o, cmd: Command) => {
+      const pw = password ?? (await readPassword('Password: '));
+      console.log(`created ${await withAdmin(cmd, (a) => a.addEmail(address, pw))}`);
+    });
+  email
+    .command('update <address> [password]')
+    .description('change an account\'s password')
+    .action(async (address: string, password: string | undefined, _o, cmd: Command) => {
+      const pw = password ?? (await readPassword('New password: '));
+      console.log(`updated ${await withAdmin(cmd, (a) => a.updateEmail(address, pw))}`);
+    });
+  email
+    .command('del <address>')
+    .description('delete an account with its mailboxes and messages')
+    .action(async (address: string, _o, cmd: Command) => console.log(`deleted ${await withAdmin(cmd, (a) => a.delEmail(address))}`));
+  email
+    .command('list')
+    .description('list accounts with quota use and aliases')
+    .action(async (_o, cmd: Command) => {
+      for (const line of await withAdmin(cmd, (a) => a.listEmail())) console.log(line);
+    });
+
+  const alias = p.command('alias').description('manage aliases (catch-all: @domain)');
+  alias
+    .command('add <alias> <target>')
+    .description('deliver mail for <alias> (or @domain) to <target>, local or external')
+    .action(async (src: string, dst: string, _o, cmd: Command) => console.log(`added ${await withAdmin(cmd, (a) => a.addAlias(src, dst))}`));
+  alias
+    .command('del <alias> <target>')
+    .description('remove one alias target')
+    .action(async (src: string, dst: string, _o, cmd: Command) => console.log(`deleted ${await withAdmin(cmd, (a) => a.delAlias(src, dst))}`));
+  alias
+    .command('list')
+    .description('list aliases')
+    .action(async (_o, cmd: Command) => {
+      for (const line of await withAdmin(cmd, (a) => a.listAlias())) console.log(line);
+    });
+
+  const quota = p.command('quota').description('manage mailbox quotas');
+  quota
+    .command('set <address> <size>')
+    .description('set a quota, e.g. 500M or 2G')
+    .action(async (address: string, size: string, _o, cmd: Command) => console.log(`quota ${await withAdmin(cmd, (a) => a.setQuota(address, size))}`));
+  quota
+    .command('del <address>')
+    .description('remove a quota (unlimited)')
+    .action(async (address: string, _o, cmd: Command) => console.log(`quota ${await withAdmin(cmd, (a) => a.delQuota(address))}`));
+
+  const domain = p.command('domain').description('local domains (added automatically with accounts and aliases)');
+  domain
+    .command('list')
+    .description('list local domains')
+    .action(async (_o, cmd: Command) => {
+      for (const line of await withAdmin(cmd, (a) => a.listDomains())) console.log(line);
+    });
+
+  const config = p.command('config').description('configuration');
+  config
+    .command('check')
+    .description('validate the configuration file and print the resolved settings')
+    .action((_o, cmd: Command) => {
+      const s = settingsFrom(cmd);
+      console.log(JSON.stringify({ file: s.file, hostname: s.hostname, dataDir: s.dataDir, listeners: s.listeners, smtp: s.smtp }, null, 2));
+    });
+  return p;
+}
+
+async function main(): Promise<void> {
+  const p = program();
+  p.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `postern: ${s.slice(7)}` : s) });
+  try {
+    await p.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      process.exit(err.exitCode || 1);
+    }
+    if (err instanceof ConfigError || err instanceof AdminError) fail(err.message, 1);
+    const name = (err as Error).name;
+    if (name === 'BindError') fail((err as Error).message, 1);
+    fail((err as Error).message ?? String(err), 1);
+  }
+}
+
+void main();

@@ -1,0 +1,103 @@
+/** SQLite schema and migrations (PRAGMA user_version). Each migration runs in one transaction. */
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE domains (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
+  );
+  CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    address TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    password_hash TEXT NOT NULL,
+    quota_bytes INTEGER NOT NULL DEFAULT 0,
+    used_bytes INTEGER NOT NULL DEFAULT 0,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+  );
+  CREATE TABLE aliases (
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (source, target)
+  ) WITHOUT ROWID;
+  CREATE TABLE mailboxes (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    special_use TEXT,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL DEFAULT 1,
+    highestmodseq INTEGER NOT NULL DEFAULT 1,
+    subscribed INTEGER NOT NULL DEFAULT 1,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    unseen_count INTEGER NOT NULL DEFAULT 0,
+    total_size INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, name)
+  );
+  CREATE TABLE blobs (
+    id TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    refs INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE INDEX blobs_orphans ON blobs(refs) WHERE refs <= 0;
+  CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    flags INTEGER NOT NULL DEFAULT 0,
+    keywords TEXT,
+    internal_date INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    blob_id TEXT NOT NULL,
+    prefix BLOB NOT NULL,
+    mime TEXT,
+    UNIQUE (mailbox_id, uid)
+  );
+  CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+  CREATE TABLE queue (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    prefix BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    account_id INTEGER,
+    envid TEXT,
+    ret TEXT,
+    smtputf8 INTEGER NOT NULL DEFAULT 0,
+    body8bit INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE queue_recipients (
+    id INTEGER PRIMARY KEY,
+    queue_id TEXT NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    orcpt TEXT,
+    notify TEXT,
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_error TEXT
+  );
+  CREATE INDEX queue_recipients_due ON queue_recipients(status, next_attempt);
+  CREATE INDEX queue_recipients_entry ON queue_recipients(queue_id);
+  `,
+];
+
+export function migrate(db: Database.Database): void {
+  // Another process (the CLI next to the server) may migrate concurrently: re-read inside the write lock.
+  for (;;) {
+    const done = db.transaction(() => {
+      const v = db.pragma('user_version', { simple: true }) as number;
+      if (v >= MIGRATIONS.length) return true;
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+      return false;
+    }).immediate();
+    if (done) return;
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Storage interfaces: the only storage module core and protocols may import.
+ *
+ * Backends (storage/sqlite now, storage/postgres later) implement these; a conformance suite runs against each.
+ * Invariants every backend keeps:
+ *  - UIDs in a mailbox are strictly increasing and never reused; UIDVALIDITY never changes for a mailbox id.
+ *  - MODSEQ per mailbox is strictly increasing; every flag change, append and expunge takes a new one (RFC 7162).
+ *  - A message row references an immutable blob; the blob is durable (fsynced) before the row commits.
+ *  - Account used_bytes equals the sum of its messages' sizes, maintained in the same transaction.
+ *  - All methods are async so a networked backend fits; callers must not assume synchronous completion.
+ */
+
+export interface Domain {
+  name: string;
+  created: number;
+}
+
+export interface Account {
+  id: number;
+  address: string;
+  domain: string;
+  passwordHash: string;
+  /** 0 = unlimited. */
+  quotaBytes: number;
+  usedBytes: number;
+  messageCount: number;
+  created: number;
+  updated: number;
+}
+
+export interface Alias {
+  /** "user@domain", or "@domain" for a catch-all. */
+  source: string;
+  /** A local or external address. */
+  target: string;
+}
+
+export type SpecialUse = '\\Inbox' | '\\Drafts' | '\\Sent' | '\\Junk' | '\\Trash' | '\\Archive' | '\\All' | '\\Flagged';
+
+export interface Mailbox {
+  id: number;
+  accountId: number;
+  /** Full hierarchical name with "/" as separator, UTF-8 (INBOX is always "INBOX"). */
+  name: string;
+  specialUse: SpecialUse | null;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  subscribed: boolean;
+  messageCount: number;
+  unseenCount: number;
+  totalSize: number;
+}
+
+/** System flags as a bitmask: cheap to store, index and compare for 100,000-message mailboxes. */
+export const Flag = {
+  Seen: 1,
+  Answered: 2,
+  Flagged: 4,
+  Deleted: 8,
+  Draft: 16,
+} as const;
+
+export const FLAG_NAMES: [number, string][] = [
+  [Flag.Seen, '\\Seen'],
+  [Flag.Answered, '\\Answered'],
+  [Flag.Flagged, '\\Flagged'],
+  [Flag.Deleted, '\\Deleted'],
+  [Flag.Draft, '\\Draft'],
+];
+
+export interface MessageMeta {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  flags: number;
+  keywords: string[];
+  /** Milliseconds since the epoch (IMAP INTERNALDATE). */
+  internalDate: number;
+  /** Octets of prefix + blob (RFC822.SIZE). */
+  size: number;
+  blobId: string;
+  /** Header lines the server prepended at receipt (Received, later Authentication-Results). */
+  prefixLength: number;
+}
+
+/** A new message for one mailbox; blob already durable in the blob store. */
+export interface NewMessage {
+  mailboxId: number;
+  blobId: string;
+  blobSize: number;
+  prefix: Buffer;
+  flags: number;
+  keywords: string[];
+  internalDate: number;
+  /** Parsed MIME structure (JSON-serialisable), computed once at ingest. */
+  mime: unknown;
+  /** Skip the quota check (e.g. bounces to postmaster); default false. */
+  ignoreQuota?: boolean;
+}
+
+export type AppendOutcome =
+  | { ok: true; message: MessageMeta; accountId: number; uidValidity: number }
+  | { ok: false; reason: 'over-quota' | 'no-mailbox' };
+
+export interface DirectoryRepo {
+  listDomains(): Promise<Domain[]>;
+  addDomain(name: string): Promise<boolean>;
+  deleteDomain(name: string): Promise<boolean>;
+  isLocalDomain(name: string): Promise<boolean>;
+
+  getAccount(address: string): Promise<Account | null>;
+  getAccountById(id: number): Promise<Account | null>;
+  listAccounts(): Promise<Account[]>;
+  /** Creates the account and its default mailboxes in one transaction. Returns null if it exists. */
+  createAccount(input: { address: string; domain: string; passwordHash: string; quotaBytes: number }, mailboxes: { name: string; specialUse: SpecialUse | null }[]): Promise<Account | null>;
+  setPassword(address: string, passwordHash: string): Promise<boolean>;
+  setQuota(address: string, quotaBytes: number): Promise<boolean>;
+  /** Deletes the account, its mailboxes and messages (blob references released). */
+  deleteAccount(address: string): Promise<boolean>;
+
+  listAliases(): Promise<Alias[]>;
+  aliasTargets(source: string): Promise<string[]>;
+  addAlias(source: string, target: string): Promise<boolean>;
+  deleteAlias(source: string, target: string): Promise<boolean>;
+}
+
+export interface MailboxRepo {
+  list(accountId: number): Promise<Mailbox[]>;
+  get(accountId: number, name: string): Promise<Mailbox | null>;
+  getById(id: number): Promise<Mailbox | null>;
+  bySpecialUse(accountId: number, use: SpecialUse): Promise<Mailbox | null>;
+  create(accountId: number, name: string, specialUse: SpecialUse | null): Promise<Mailbox | null>;
+}
+
+export interface MessageRepo {
+  /**
+   * Appends messages (possibly to many mailboxes of many accounts) in ONE transaction: one commit, one fsync
+   * for the whole batch (group commit). Each item gets its own outcome; a quota failure affects only that item.
+   */
+  appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
+  list(mailboxId: number): Promise<MessageMeta[]>;
+  get(mailboxId: number, uid: number): Promise<MessageMeta | null>;
+  /** The stored MIME structure of a message. */
+  mime(messageId: number): Promise<unknown>;
+  /** The prepended header block of a message. */
+  prefix(messageId: number): Promise<Buffer>;
+}
+
+export type RecipientStatus = 'queued' | 'delivered' | 'failed' | 'held';
+
+export interface QueueRecipient {
+  id: number;
+  address: string;
+  /** RFC 3461 ORCPT as given ("rfc822;user@x"), or null. */
+  orcpt: string | null;
+  /** RFC 3461 NOTIFY values, e.g. ["FAILURE","DELAY"], or null for the default. */
+  notify: string[] | null;
+  status: RecipientStatus;
+  attempts: number;
+  nextAttempt: number;
+  lastError: string | null;
+}
+
+export interface QueueEntry {
+  id: string;
+  sender: string;
+  blobId: string;
+  size: number;
+  created: number;
+  /** Submitting account, if authenticated. */
+  accountId: number | null;
+  envid: string | null;
+  ret: 'FULL' | 'HDRS' | null;
+  smtputf8: boolean;
+  body8bit: boolean;
+  recipients: QueueRecipient[];
+}
+
+export interface NewQueueEntry {
+  sender: string;
+  blobId: string;
+  prefix: Buffer;
+  size: number;
+  accountId: number | null;
+  envid: string | null;
+  ret: 'FULL' | 'HDRS' | null;
+  smtputf8: boolean;
+  body8bit: boolean;
+  recipients: { address: string; orcpt: string | null; notify: string[] | null }[];
+}
+
+export interface QueueRepo {
+  /** Durable on return (committed with fsync); the blob must already be durable. */
+  enqueue(entry: NewQueueEntry): Promise<QueueEntry>;
+  list(): Promise<QueueEntry[]>;
+  get(id: string): Promise<QueueEntry | null>;
+  prefix(id: string): Promise<Buffer>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface BlobStore {
+  /** Writes, fsyncs and publishes a blob atomically; returns its content address. Idempotent. */
+  put(data: Buffer): Promise<{ id: string; size: number }>;
+  get(id: string): Promise<Buffer>;
+  /** A byte range [start, end) of a blob. */
+  read(id: string, start: number, end: number): Promise<Buffer>;
+  path(id: string): string;
+  exists(id: string): Promise<boolean>;
+  delete(id: string): Promise<void>;
+}
+
+export interface Store {
+  directory: DirectoryRepo;
+  mailboxes: MailboxRepo;
+  messages: MessageRepo;
+  queue: QueueRepo;
+  blobs: BlobStore;
+  /** Blob ids no message or queue entry references any more (for garbage collection). */
+  orphanBlobs(limit: number): Promise<string[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,166 @@
+/**
+ * Starts a real Postern process (the compiled CLI, as operators run it) on free loopback ports with a
+ * fresh data directory, and runs CLI commands against the same configuration.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MAIN = path.join(ROOT, 'dist/main.js');
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export interface Ports {
+  smtp: number;
+  submissions: number;
+  submission: number;
+}
+
+export interface TestServerOptions {
+  /** Extra TOML appended to the generated configuration. */
+  extraToml?: string;
+  /** Replace sections entirely: when given, [smtp] etc. from here are used instead of the defaults. */
+  smtpToml?: string;
+  env?: NodeJS.ProcessEnv;
+  dir?: string;
+}
+
+export class TestServer {
+  child: ChildProcess | null = null;
+  logs: Record<string, unknown>[] = [];
+  stderr = '';
+  private exitPromise: Promise<number | null> | null = null;
+
+  constructor(
+    readonly dir: string,
+    readonly configFile: string,
+    readonly ports: Ports,
+    private readonly env: NodeJS.ProcessEnv = {},
+  ) {}
+
+  static async create(opts: TestServerOptions = {}): Promise<TestServer> {
+    const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'postern-test-'));
+    const ports: Ports = { smtp: await freePort(), submissions: await freePort(), submission: await freePort() };
+    const toml = `hostname = "mx.postern.test"
+data_dir = "${path.join(dir, 'data')}"
+[log]
+level = "debug"
+[listeners.smtp]
+address = "127.0.0.1:${ports.smtp}"
+[listeners.submissions]
+address = "127.0.0.1:${ports.submissions}"
+[listeners.submission]
+address = "127.0.0.1:${ports.submission}"
+[listeners.imap]
+enabled = false
+[listeners.imaps]
+enabled = false
+[accounts]
+auth_failure_delay = "100ms"
+auth_failure_delay_max = "400ms"
+${opts.smtpToml ?? ''}
+${opts.extraToml ?? ''}
+`;
+    const configFile = path.join(dir, 'postern.toml');
+    writeFileSync(configFile, toml);
+    return new TestServer(dir, configFile, ports, opts.env);
+  }
+
+  /** Starts the server and waits until it logs "postern started" (or fails). */
+  async start(): Promise<void> {
+    this.logs = [];
+    const child = spawn(process.execPath, [MAIN, '--config', this.configFile, 'start'], { cwd: this.dir, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exitPromise = new Promise((r) => child.on('exit', (code) => r(code)));
+    let buf = '';
+    const started = new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          try {
+            const entry = JSON.parse(line) as Record<string, unknown>;
+            this.logs.push(entry);
+            if (entry.msg === 'postern started') resolve();
+          } catch {
+            this.logs.push({ raw: line });
+          }
+        }
+      });
+      child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+      child.on('exit', (code) => reject(new Error(`server exited with ${code} before starting: ${this.stderr}`)));
+    });
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`server did not start in time: ${this.stderr}`)), 20_000).unref());
+    await Promise.race([started, timeout]);
+  }
+
+  cli(args: string[], input?: string): Promise<CliResult> {
+    return run(['--config', this.configFile, ...args], { input, cwd: this.dir, env: this.env });
+  }
+
+  async addAccount(address: string, password = 'correct horse battery'): Promise<void> {
+    const r = await this.cli(['email', 'add', address, password]);
+    if (r.code !== 0) throw new Error(`email add failed: ${r.stderr}`);
+  }
+
+  /** Waits for the process to exit; returns its code. */
+  waitExit(): Promise<number | null> {
+    return this.exitPromise ?? Promise.resolve(null);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
+    this.child.kill(signal);
+    return this.waitExit();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logsMatching(msg: string): Record<string, unknown>[] {
+    return this.logs.filter((l) => l.msg === msg);
+  }
+}

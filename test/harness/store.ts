@@ -1,0 +1,39 @@
+/** Reads what a user's mailbox holds, through the same storage code the server uses. */
+import path from 'node:path';
+import { SqliteStore } from '../../src/storage/sqlite/store.js';
+
+export interface StoredMessage {
+  uid: number;
+  size: number;
+  raw: string;
+}
+
+export async function mailboxMessages(dataDir: string, address: string, mailbox = 'INBOX'): Promise<StoredMessage[]> {
+  const store = new SqliteStore({ dataDir });
+  try {
+    const acc = await store.directory.getAccount(address);
+    if (!acc) throw new Error(`no account ${address}`);
+    const mb = await store.mailboxes.get(acc.id, mailbox);
+    if (!mb) throw new Error(`no mailbox ${mailbox}`);
+    const out: StoredMessage[] = [];
+    for (const m of await store.messages.list(mb.id)) {
+      const prefix = await store.messages.prefix(m.id);
+      const body = await store.blobs.get(m.blobId);
+      out.push({ uid: m.uid, size: m.size, raw: Buffer.concat([prefix, body]).toString('utf8') });
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function queueEntries(dataDir: string) {
+  const store = new SqliteStore({ dataDir });
+  try {
+    return await store.queue.list();
+  } finally {
+    await store.close();
+  }
+}
+
+export const dataDirOf = (dir: string) => path.join(dir, 'data');
