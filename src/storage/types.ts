@@ -146,6 +146,11 @@ export interface MessageRepo {
   mime(messageId: number): Promise<unknown>;
   /** The prepended header block of a message. */
   prefix(messageId: number): Promise<Buffer>;
+  /**
+   * Removes messages (by UID) from a mailbox in one transaction: quota and counters updated, blob references
+   * released, UIDs recorded as expunged at one new MODSEQ. Returns the UIDs actually removed (ascending).
+   */
+  expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }>;
 }
 
 export type RecipientStatus = 'queued' | 'delivered' | 'failed' | 'held';

@@ -59,6 +59,14 @@ const MIGRATIONS: string[] = [
     UNIQUE (mailbox_id, uid)
   );
   CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+  -- Expunged UIDs with the modseq of their expunge, for QRESYNC VANISHED (RFC 7162 3.2.10).
+  CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+  ) WITHOUT ROWID;
+  CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
   CREATE TABLE queue (
     id TEXT PRIMARY KEY,
     sender TEXT NOT NULL,

@@ -1,0 +1,103 @@
+import type Database from 'better-sqlite3';
+import { Flag, type AppendOutcome, type MessageMeta, type MessageRepo, type NewMessage } from '../types.js';
+import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
+
+export class SqliteMessages implements MessageRepo {
+  private readonly stmts;
+  constructor(private readonly db: Database.Database) {
+    this.stmts = {
+      mailbox: db.prepare('SELECT b.*, a.quota_bytes, a.used_bytes FROM mailboxes b JOIN accounts a ON a.id = b.account_id WHERE b.id = ?'),
+      bumpMailbox: db.prepare(
+        'UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, message_count = message_count + 1, unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?',
+      ),
+      bumpAccount: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1 WHERE id = ?'),
+      blobRef: db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1'),
+      insert: db.prepare('INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`),
+      get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
+      mime: db.prepare('SELECT mime FROM messages WHERE id = ?'),
+      prefix: db.prepare('SELECT prefix FROM messages WHERE id = ?'),
+      one: db.prepare('SELECT id, size, flags, blob_id FROM messages WHERE mailbox_id = ? AND uid = ?'),
+      del: db.prepare('DELETE FROM messages WHERE id = ?'),
+      unref: db.prepare('UPDATE blobs SET refs = refs - 1 WHERE id = ?'),
+      tomb: db.prepare('INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES (?, ?, ?)'),
+      mbAfterExpunge: db.prepare(
+        'UPDATE mailboxes SET highestmodseq = ?, message_count = message_count - ?, unseen_count = unseen_count - ?, total_size = total_size - ? WHERE id = ?',
+      ),
+      accAfterExpunge: db.prepare('UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)'),
+      modseqOf: db.prepare('SELECT highestmodseq FROM mailboxes WHERE id = ?'),
+    };
+  }
+
+  async appendMany(items: NewMessage[]): Promise<AppendOutcome[]> {
+    const s = this.stmts;
+    return this.db
+      .transaction(() =>
+        items.map((item): AppendOutcome => {
+          const mb = s.mailbox.get(item.mailboxId) as Row | undefined;
+          if (!mb) return { ok: false, reason: 'no-mailbox' };
+          const size = item.prefix.length + item.blobSize;
+          const quota = mb.quota_bytes as number;
+          if (!item.ignoreQuota && quota > 0 && (mb.used_bytes as number) + size > quota) return { ok: false, reason: 'over-quota' };
+          const uid = mb.uidnext as number;
+          const modseq = (mb.highestmodseq as number) + 1;
+          s.bumpMailbox.run(item.flags & Flag.Seen ? 0 : 1, size, item.mailboxId);
+          s.bumpAccount.run(size, mb.account_id);
+          s.blobRef.run(item.blobId, item.blobSize);
+          const kw = item.keywords.length ? JSON.stringify(item.keywords) : null;
+          const id = Number(s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime)).lastInsertRowid);
+          return {
+            ok: true,
+            accountId: mb.account_id as number,
+            uidValidity: mb.uidvalidity as number,
+            message: { id, mailboxId: item.mailboxId, uid, modseq, flags: item.flags, keywords: item.keywords, internalDate: item.internalDate, size, blobId: item.blobId, prefixLength: item.prefix.length },
+          };
+        }),
+      )
+      .immediate();
+  }
+  async expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }> {
+    const s = this.stmts;
+    return this.db
+      .transaction(() => {
+        const mb = s.modseqOf.get(mailboxId) as Row | undefined;
+        if (!mb) return { uids: [], modseq: 0 };
+        const modseq = (mb.highestmodseq as number) + 1;
+        const removed: number[] = [];
+        let bytes = 0;
+        let unseen = 0;
+        for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
+          const m = s.one.get(mailboxId, uid) as Row | undefined;
+          if (!m) continue;
+          s.del.run(m.id);
+          s.unref.run(m.blob_id);
+          s.tomb.run(mailboxId, uid, modseq);
+          bytes += m.size as number;
+          if (!((m.flags as number) & Flag.Seen)) unseen++;
+          removed.push(uid);
+        }
+        if (!removed.length) return { uids: [], modseq: mb.highestmodseq as number };
+        s.mbAfterExpunge.run(modseq, removed.length, unseen, bytes, mailboxId);
+        s.accAfterExpunge.run(bytes, removed.length, mailboxId);
+        return { uids: removed, modseq };
+      })
+      .immediate();
+  }
+
+  async list(mailboxId: number): Promise<MessageMeta[]> {
+    return (this.stmts.list.all(mailboxId) as Row[]).map(messageFrom);
+  }
+  async get(mailboxId: number, uid: number): Promise<MessageMeta | null> {
+    const r = this.stmts.get.get(mailboxId, uid) as Row | undefined;
+    return r ? messageFrom(r) : null;
+  }
+  async mime(messageId: number): Promise<unknown> {
+    const r = this.stmts.mime.get(messageId) as Row | undefined;
+    return r?.mime ? JSON.parse(r.mime as string) : null;
+  }
+  async prefix(messageId: number): Promise<Buffer> {
+    const r = this.stmts.prefix.get(messageId) as Row | undefined;
+    return (r?.prefix as Buffer | undefined) ?? Buffer.alloc(0);
+  }
+}
+

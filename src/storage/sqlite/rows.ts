@@ -1,0 +1,54 @@
+/** Row mappers shared by the SQLite repositories. */
+import type Database from 'better-sqlite3';
+import type { Account, Mailbox, MessageMeta, SpecialUse } from '../types.js';
+
+export type Row = Record<string, unknown>;
+
+export const accountFrom = (r: Row): Account => ({
+  id: r.id as number,
+  address: r.address as string,
+  domain: r.domain as string,
+  passwordHash: r.password_hash as string,
+  quotaBytes: r.quota_bytes as number,
+  usedBytes: r.used_bytes as number,
+  messageCount: r.message_count as number,
+  created: r.created as number,
+  updated: r.updated as number,
+});
+
+export const mailboxFrom = (r: Row): Mailbox => ({
+  id: r.id as number,
+  accountId: r.account_id as number,
+  name: r.name as string,
+  specialUse: (r.special_use as SpecialUse | null) ?? null,
+  uidValidity: r.uidvalidity as number,
+  uidNext: r.uidnext as number,
+  highestModseq: r.highestmodseq as number,
+  subscribed: !!r.subscribed,
+  messageCount: r.message_count as number,
+  unseenCount: r.unseen_count as number,
+  totalSize: r.total_size as number,
+});
+
+export const messageFrom = (r: Row): MessageMeta => ({
+  id: r.id as number,
+  mailboxId: r.mailbox_id as number,
+  uid: r.uid as number,
+  modseq: r.modseq as number,
+  flags: r.flags as number,
+  keywords: r.keywords ? (JSON.parse(r.keywords as string) as string[]) : [],
+  internalDate: r.internal_date as number,
+  size: r.size as number,
+  blobId: r.blob_id as string,
+  prefixLength: r.prefix_length as number,
+});
+
+export const MESSAGE_COLS = 'id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, length(prefix) AS prefix_length';
+
+export /** A uidvalidity that differs between recreations of a mailbox with the same name (RFC 9051 2.3.1.1). */
+function newUidValidity(db: Database.Database): number {
+  const max = (db.prepare('SELECT max(uidvalidity) AS m FROM mailboxes').get() as Row).m as number | null;
+  const t = Math.floor(Date.now() / 1000) >>> 0;
+  return Math.max(t, (max ?? 0) + 1) >>> 0;
+}
+
