@@ -80,7 +80,8 @@ function program(): Command {
     .description('Postern: a complete, secure-by-default mail server')
     .option('-c, --config <file>', 'configuration file (default: $POSTERN_CONFIG or ./postern.toml)')
     .showSuggestionAfterError(true)
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `postern: ${s.slice(7)}` : s) });
 
   p.command('start').description('run the server').action(async (_o, cmd: Command) => start(cmd));
 
@@ -157,7 +158,6 @@ function program(): Command {
 
 async function main(): Promise<void> {
   const p = program();
-  p.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `postern: ${s.slice(7)}` : s) });
   try {
     await p.parseAsync(process.argv);
   } catch (err) {

@@ -50,7 +50,13 @@ export interface Ports {
   smtp: number;
   submissions: number;
   submission: number;
+  imap: number;
+  imaps: number;
+  pop3: number;
+  pop3s: number;
 }
+
+export type ListenerName = keyof Ports;
 
 export interface TestServerOptions {
   /** Extra TOML appended to the generated configuration. */
@@ -59,6 +65,8 @@ export interface TestServerOptions {
   smtpToml?: string;
   env?: NodeJS.ProcessEnv;
   dir?: string;
+  /** Listeners to enable (default: the three SMTP ones). Every listener gets a free loopback port. */
+  listeners?: ListenerName[];
 }
 
 export class TestServer {
@@ -76,22 +84,17 @@ export class TestServer {
 
   static async create(opts: TestServerOptions = {}): Promise<TestServer> {
     const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'postern-test-'));
-    const ports: Ports = { smtp: await freePort(), submissions: await freePort(), submission: await freePort() };
+    const ports: Ports = { smtp: 0, submissions: 0, submission: 0, imap: 0, imaps: 0, pop3: 0, pop3s: 0 };
+    for (const k of Object.keys(ports) as ListenerName[]) ports[k] = await freePort();
+    const enabled = new Set<ListenerName>(opts.listeners ?? ['smtp', 'submissions', 'submission']);
+    const listeners = (Object.keys(ports) as ListenerName[])
+      .map((k) => `[listeners.${k}]\nenabled = ${enabled.has(k)}\naddress = "127.0.0.1:${ports[k]}"\n`)
+      .join('');
     const toml = `hostname = "mx.postern.test"
 data_dir = "${path.join(dir, 'data')}"
 [log]
 level = "debug"
-[listeners.smtp]
-address = "127.0.0.1:${ports.smtp}"
-[listeners.submissions]
-address = "127.0.0.1:${ports.submissions}"
-[listeners.submission]
-address = "127.0.0.1:${ports.submission}"
-[listeners.imap]
-enabled = false
-[listeners.imaps]
-enabled = false
-[accounts]
+${listeners}[accounts]
 auth_failure_delay = "100ms"
 auth_failure_delay_max = "400ms"
 ${opts.smtpToml ?? ''}
