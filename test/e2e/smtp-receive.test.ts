@@ -247,3 +247,64 @@ describe('SMTP receiving', () => {
     c.close();
   });
 });
+
+describe('SMTP limits', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await TestServer.create();
+    await srv.start();
+    await srv.addAccount('alice@example.org', PW);
+  });
+  after(async () => {
+    await srv.stop();
+    srv.cleanup();
+  });
+
+  it('answers an over-long command line with an error and keeps serving other sessions', async () => {
+    const c = await RawClient.connect(srv.ports.smtp);
+    await c.reply();
+    c.write(`EHLO ${'a'.repeat(20_000)}\r\n`);
+    const r = await c.reply().catch(() => ['closed']);
+    assert.match(r[0]!, /^(5\d\d|421|closed)/);
+    c.close();
+    const d = await RawClient.connect(srv.ports.smtp);
+    assert.match((await d.reply())[0]!, /^220 /);
+    d.close();
+  });
+
+  it('closes a session that floods junk commands (NOOP/RSET) without mail, but not a busy sender', async () => {
+    const c = await RawClient.connect(srv.ports.smtp);
+    await c.reply();
+    await c.command('EHLO flood.example');
+    let closedAt = -1;
+    for (let i = 0; i < 150; i++) {
+      const r = await c.command('NOOP').catch(() => ['closed']);
+      if (!r[0]!.startsWith('250')) {
+        assert.equal(r[0], '421 4.7.0 Too many commands without mail, closing connection');
+        closedAt = i;
+        break;
+      }
+    }
+    assert.equal(closedAt, 100);
+    const busy = await RawClient.connect(srv.ports.smtp);
+    await busy.reply();
+    await busy.command('EHLO busy.example');
+    for (let i = 0; i < 120; i++) {
+      assert.match((await busy.command('MAIL FROM:<x@remote.test>'))[0]!, /^250 /);
+      assert.match((await busy.command('RCPT TO:<alice@example.org>'))[0]!, /^250 /);
+      assert.match((await busy.command('DATA'))[0]!, /^354 /);
+      busy.write(`Subject: busy ${i}\r\n\r\nhi\r\n.\r\n`);
+      assert.match((await busy.reply())[0]!, /^250 /);
+      assert.match((await busy.command('RSET'))[0]!, /^250 /, `RSET after message ${i}`);
+    }
+    busy.close();
+  });
+
+  it('swaks delivers on port 25 with STARTTLS', async () => {
+    const { stdout } = await exec('swaks', ['--server', `127.0.0.1:${srv.ports.smtp}`, '--tls', '--from', 'sender@remote.test', '--to', 'alice@example.org', '--header', 'Subject: swaks starttls 25']);
+    assert.match(stdout, /<~ +250 2\.0\.0 Ok: queued as \S+/);
+    const m = (await mailboxMessages(dataDirOf(srv.dir), 'alice@example.org')).find((x) => x.raw.includes('Subject: swaks starttls 25'));
+    assert.ok(m);
+    assert.match(m.raw, /with ESMTPS/);
+  });
+});

@@ -41,6 +41,7 @@ export const Reply = {
   bareLineEnding: r(554, '5.6.0', 'Message contains a bare LF or bare CR; only CRLF line endings are allowed (RFC 5321 2.3.8)'),
   tempFailure: r(451, '4.3.0', 'Local error in processing; please try again later'),
   tooManyErrors: r(421, '4.7.0', 'Too many errors, closing connection'),
+  tooManyCommands: r(421, '4.7.0', 'Too many commands without mail, closing connection'),
   tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later'),
   tooManyConnectionsFromIp: r(421, '4.7.0', 'Too many connections from your address, try again later'),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later'),

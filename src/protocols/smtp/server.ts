@@ -58,6 +58,9 @@ interface SessionUser {
   address: string;
 }
 
+const QUEUED = '2.0.0 Ok: queued as ';
+const JUNK_COMMANDS = new Set(['NOOP', 'RSET', 'VRFY', 'HELP', 'ETRN', 'EXPN']);
+const JUNK_COMMAND_LIMIT = 100;
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
 /** Builds the connection class for one listener: smtp-server's SMTPConnection with our policies. */
@@ -66,6 +69,7 @@ function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings) {
   const Base = SMTPConnection as unknown as new (...args: unknown[]) => Record<string, any>;
   return class PosternConnection extends Base {
     _errors = 0;
+    _junk = 0;
 
     init(): void {
       this._setListeners(() => {
@@ -75,6 +79,7 @@ function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings) {
     }
 
     send(code: number, data?: unknown, context?: unknown): void {
+      if (code === 250 && typeof data === 'string' && data.startsWith(QUEUED)) this._junk = 0; // a delivered message resets the flood counter
       if (code >= 400 && code !== 421 && code !== 535) {
         this._errors++;
         if (this._errors > getSettings().maxErrors) {
@@ -95,6 +100,14 @@ function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings) {
     }
 
     _onCommand(command: Buffer, callback: () => void): void {
+      // Postfix's smtpd_junk_command_limit: NOOP/RSET/VRFY/HELP/ETRN loops are a flood, not a session.
+      const verb = command.toString('latin1', 0, 5).trim().toUpperCase();
+      if (JUNK_COMMANDS.has(verb) && ++this._junk > JUNK_COMMAND_LIMIT) {
+        const e = Reply.tooManyCommands();
+        super.send(e.code, e.message, false);
+        this.close();
+        return void setImmediate(callback);
+      }
       if (role === 'submission' && !this.secure && this._ready && !this._upgrading && !this._nextHandler) {
         const name = command.toString('latin1').trim().split(/\s+/, 1)[0]!.toUpperCase();
         if (name === 'AUTH' || name === 'MAIL') {
@@ -309,7 +322,7 @@ export class SmtpService implements ProtocolHandler {
       }
       let raw: Buffer = Buffer.concat(chunks, length);
       if (bare) raw = toCrlf(raw);
-      this.finishData(raw, session).then((id) => cb(null, `2.0.0 Ok: queued as ${id}`), (err) => {
+      this.finishData(raw, session).then((id) => cb(null, `${QUEUED}${id}`), (err) => {
         if (err instanceof SmtpError) return cb(err);
         this.deps.log.error({ cid: session.id, err: (err as Error).message }, 'delivery failed');
         cb(Reply.tempFailure());
