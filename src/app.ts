@@ -75,6 +75,9 @@ export class App {
       this.listeners.push(listener);
     }
     this.tls.watch();
+    if (!this.settings.hostname.includes('.')) {
+      this.log.warn({ hostname: this.settings.hostname }, 'hostname is not fully qualified: set hostname = "mail.example.org" in postern.toml (it must match your MX and PTR records)');
+    }
     this.log.info({ hostname: this.settings.hostname, dataDir: this.settings.dataDir, config: this.settings.file ?? '(embedded defaults)' }, 'postern started');
   }
 

@@ -248,10 +248,10 @@ describe('SMTP receiving', () => {
   });
 });
 
-describe('SMTP limits', () => {
+describe('SMTP limits and relay networks', () => {
   let srv: TestServer;
   before(async () => {
-    srv = await TestServer.create();
+    srv = await TestServer.create({ smtpToml: '[smtp]\nrelay_networks = ["127.0.0.0/8"]\n' });
     await srv.start();
     await srv.addAccount('alice@example.org', PW);
   });
@@ -306,5 +306,13 @@ describe('SMTP limits', () => {
     const m = (await mailboxMessages(dataDirOf(srv.dir), 'alice@example.org')).find((x) => x.raw.includes('Subject: swaks starttls 25'));
     assert.ok(m);
     assert.match(m.raw, /with ESMTPS/);
+  });
+
+  it('relays without AUTH for clients in relay_networks (queued for outbound delivery)', async () => {
+    const r = await smtpSession({ port: srv.ports.smtp, mode: 'plain', from: 'app@internal.example', to: ['customer@elsewhere.test'], subject: 'relayed' });
+    assert.ok(r.steps.every((s) => s.ok), JSON.stringify(r));
+    const e = (await queueEntries(dataDirOf(srv.dir))).find((q) => q.recipients.some((x) => x.address === 'customer@elsewhere.test'));
+    assert.ok(e, 'queued');
+    assert.equal(e.sender, 'app@internal.example');
   });
 });
