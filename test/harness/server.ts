@@ -90,11 +90,15 @@ export class TestServer {
     const listeners = (Object.keys(ports) as ListenerName[])
       .map((k) => `[listeners.${k}]\nenabled = ${enabled.has(k)}\naddress = "127.0.0.1:${ports[k]}"\n`)
       .join('');
+    // No test may resolve through the system resolver (traffic must stay on loopback): unless the test brings
+    // its own [dns], point DNS at a closed loopback port so every lookup fails fast and locally.
+    const custom = `${opts.smtpToml ?? ''}${opts.extraToml ?? ''}`;
+    const dns = custom.includes('[dns]') ? '' : `[dns]\nservers = ["127.0.0.1:${await freePort()}"]\n`;
     const toml = `hostname = "mx.postern.test"
 data_dir = "${path.join(dir, 'data')}"
 [log]
 level = "debug"
-${listeners}[accounts]
+${listeners}${dns}[accounts]
 auth_failure_delay = "100ms"
 auth_failure_delay_max = "400ms"
 ${opts.smtpToml ?? ''}
