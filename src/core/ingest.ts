@@ -9,6 +9,7 @@
 import { parseMessage } from '../lib/mime/parse.js';
 import type { AppendOutcome, MessageRepo, BlobStore, NewMessage } from '../storage/types.js';
 import type { ChangeBus } from './changes.js';
+import { messageIndexData } from './message-index.js';
 
 export interface IngestItem {
   mailboxId: number;
@@ -44,6 +45,8 @@ export class Ingest {
   async ingest(msg: IngestMessage): Promise<AppendOutcome[]> {
     const blob = await this.deps.blobs.put(msg.raw);
     const mime = parseMessage(msg.raw);
+    // Search/sort data and text for the full-text index (IMAP SEARCH BODY/TEXT), extracted once here.
+    const index = messageIndexData(msg.raw, mime);
     const now = (this.deps.now ?? Date.now)();
     const items: NewMessage[] = msg.targets.map((t) => ({
       mailboxId: t.mailboxId,
@@ -55,6 +58,7 @@ export class Ingest {
       internalDate: t.internalDate ?? now,
       mime,
       ignoreQuota: t.ignoreQuota,
+      index,
     }));
     return new Promise<AppendOutcome[]>((resolve, reject) => {
       this.pending.push({ items, resolve, reject });

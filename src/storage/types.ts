@@ -98,7 +98,81 @@ export interface NewMessage {
   mime: unknown;
   /** Skip the quota check (e.g. bounces to postmaster); default false. */
   ignoreQuota?: boolean;
+  /** Search/sort data extracted once at ingest (IMAP SEARCH, SORT, THREAD); absent = not indexed. */
+  index?: MessageIndexData;
 }
+
+/** What SEARCH/SORT/THREAD need from a message, extracted at ingest (RFC 9051 6.4.4, RFC 5256). */
+export interface MessageIndexData {
+  /** Date: header as an instant (ms), null when absent or unparsable. */
+  sentDate: number | null;
+  /** Date: header's calendar day as written (YYYYMMDD, its own zone), for SENTBEFORE/SENTON/SENTSINCE. */
+  sentDay: number | null;
+  /** Decoded Subject. */
+  subject: string;
+  /** RFC 5256 sort keys: first address's mailbox of From / To / Cc, lower-cased. */
+  sortFrom: string;
+  sortTo: string;
+  sortCc: string;
+  messageId: string | null;
+  /** References, else In-Reply-To, message ids in order (RFC 5256 THREAD=REFERENCES). */
+  references: string[];
+  /** Every header field as "name: decoded value" lines (SEARCH HEADER/FROM/... and TEXT). */
+  headers: string;
+  /** Decoded text of the text parts (SEARCH BODY/TEXT). */
+  body: string;
+}
+
+/** A backend-neutral message query (SEARCH after the session resolved sequence numbers and $). */
+export type MessageQuery =
+  | { type: 'all' }
+  | { type: 'none' }
+  | { type: 'and'; keys: MessageQuery[] }
+  | { type: 'or'; left: MessageQuery; right: MessageQuery }
+  | { type: 'not'; key: MessageQuery }
+  /** System flag bit (Flag.*) set or not. */
+  | { type: 'flag'; mask: number; set: boolean }
+  | { type: 'keyword'; keyword: string; set: boolean }
+  /** Substring of the decoded value of a header field (name case-insensitive); '' = field present. */
+  | { type: 'header'; field: string; value: string }
+  | { type: 'body'; value: string }
+  | { type: 'text'; value: string }
+  /** internal: ms bounds [from, to) on internal date; sent: YYYYMMDD bounds [from, to) on the Date: day. */
+  | { type: 'date'; field: 'internal' | 'sent'; from: number | null; to: number | null }
+  | { type: 'size'; op: 'larger' | 'smaller'; size: number }
+  | { type: 'uids'; ranges: Array<[number, number]> }
+  | { type: 'modseq'; modseq: number };
+
+export interface SearchHit {
+  uid: number;
+  modseq: number;
+}
+
+export interface SortData {
+  uid: number;
+  internalDate: number;
+  size: number;
+  sentDate: number | null;
+  subject: string;
+  sortFrom: string;
+  sortTo: string;
+  sortCc: string;
+  messageId: string | null;
+  references: string[];
+}
+
+export type FlagOperation = 'add' | 'remove' | 'replace';
+
+export interface FlagUpdate {
+  uid: number;
+  flags: number;
+  keywords: string[];
+  modseq: number;
+}
+
+export type CopyOutcome =
+  | { ok: true; uidValidity: number; pairs: Array<[src: number, dst: number]>; modseq: number; expungeModseq?: number }
+  | { ok: false; reason: 'over-quota' | 'no-mailbox' };
 
 export type AppendOutcome =
   | { ok: true; message: MessageMeta; accountId: number; uidValidity: number }
@@ -132,6 +206,19 @@ export interface MailboxRepo {
   getById(id: number): Promise<Mailbox | null>;
   bySpecialUse(accountId: number, use: SpecialUse): Promise<Mailbox | null>;
   create(accountId: number, name: string, specialUse: SpecialUse | null): Promise<Mailbox | null>;
+  /**
+   * Renames a mailbox and its inferiors ("a" moves "a/b" too). Renaming INBOX moves its messages to a new
+   * mailbox and leaves INBOX empty (RFC 9051 6.3.6). Returns false when `from` is missing or `to` exists.
+   */
+  rename(accountId: number, from: string, to: string): Promise<boolean>;
+  /** Deletes a mailbox and its messages (quota and blob references released). */
+  delete(mailboxId: number): Promise<boolean>;
+  setSubscribed(mailboxId: number, subscribed: boolean): Promise<void>;
+  /**
+   * RFC 3501 \Recent: returns the first UID that is recent for the caller and makes every UID below
+   * `uidNext` non-recent for everyone else (one session sees each message as recent).
+   */
+  claimRecent(mailboxId: number, uidNext: number): Promise<number>;
 }
 
 export interface MessageRepo {
@@ -151,6 +238,24 @@ export interface MessageRepo {
    * released, UIDs recorded as expunged at one new MODSEQ. Returns the UIDs actually removed (ascending).
    */
   expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }>;
+  /** All UIDs of a mailbox, ascending (the selected view). */
+  uids(mailboxId: number): Promise<number[]>;
+  /** Messages whose UID is in `ranges`, ascending; only those with modseq > changedSince when given. */
+  fetch(mailboxId: number, ranges: Array<[number, number]>, opts?: { changedSince?: number }): Promise<MessageMeta[]>;
+  /**
+   * Changes flags of the messages in `uids` in one transaction. Messages whose flags change get one new MODSEQ;
+   * with unchangedSince, a message whose modseq is higher is left alone and reported in `failed`
+   * (RFC 7162 3.1.3). `unchanged` lists messages that needed no change (their current state is returned).
+   */
+  storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts?: { unchangedSince?: number }): Promise<{ updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number }>;
+  /** Copies (or, with move, moves: copy + expunge in ONE transaction) messages; UIDs assigned in source order. */
+  copy(fromMailboxId: number, uids: number[], toMailboxId: number, opts?: { move?: boolean }): Promise<CopyOutcome>;
+  /** UIDs in `ranges` expunged after `sinceModseq` (RFC 7162 3.2.5.2 VANISHED). */
+  vanished(mailboxId: number, sinceModseq: number, ranges?: Array<[number, number]>): Promise<number[]>;
+  /** Messages matching `query`, ascending by UID. */
+  search(mailboxId: number, query: MessageQuery): Promise<SearchHit[]>;
+  /** SORT/THREAD data for the given UIDs. */
+  sortData(mailboxId: number, uids: number[]): Promise<SortData[]>;
 }
 
 export type RecipientStatus = 'queued' | 'delivered' | 'failed' | 'held';

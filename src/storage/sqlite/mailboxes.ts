@@ -28,5 +28,68 @@ export class SqliteMailboxes implements MailboxRepo {
       })
       .immediate();
   }
+
+  async rename(accountId: number, from: string, to: string): Promise<boolean> {
+    const db = this.db;
+    return db
+      .transaction(() => {
+        const src = db.prepare('SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, from) as Row | undefined;
+        if (!src || db.prepare('SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, to)) return false;
+        if (from === 'INBOX') {
+          // RFC 9051 6.3.6: all messages move to a new mailbox; INBOX stays, empty; its inferiors are not renamed.
+          const id = db.prepare('INSERT INTO mailboxes(account_id, name, special_use, uidvalidity, uidnext, highestmodseq, message_count, unseen_count, total_size) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)')
+            .run(accountId, to, newUidValidity(db), src.uidnext, (src.highestmodseq as number) + 1, src.message_count, src.unseen_count, src.total_size).lastInsertRowid;
+          const modseq = (src.highestmodseq as number) + 1;
+          db.prepare('INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?').run(modseq, src.id);
+          db.prepare('UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?').run(id, src.id);
+          db.prepare('UPDATE mailboxes SET highestmodseq = ?, message_count = 0, unseen_count = 0, total_size = 0 WHERE id = ?').run(modseq, src.id);
+          return true;
+        }
+        const prefix = from + '/';
+        const kids = db.prepare('SELECT id, name FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?').all(accountId, prefix.length, prefix) as Row[];
+        for (const k of kids) {
+          const nn = to + '/' + (k.name as string).slice(prefix.length);
+          if (db.prepare('SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, nn)) return false;
+        }
+        db.prepare('UPDATE mailboxes SET name = ? WHERE id = ?').run(to, src.id);
+        for (const k of kids) db.prepare('UPDATE mailboxes SET name = ? WHERE id = ?').run(to + '/' + (k.name as string).slice(prefix.length), k.id);
+        return true;
+      })
+      .immediate();
+  }
+
+  async delete(mailboxId: number): Promise<boolean> {
+    const db = this.db;
+    return db
+      .transaction(() => {
+        const mb = db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+        if (!mb) return false;
+        db.prepare('UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.mailbox_id = ? AND m.blob_id = blobs.id) WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)').run(mailboxId, mailboxId);
+        const t = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM messages WHERE mailbox_id = ?').get(mailboxId) as Row;
+        db.prepare('UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = ?').run(t.bytes, t.n, mb.account_id);
+        db.prepare('DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
+        db.prepare('DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
+        db.prepare('DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
+        return true;
+      })
+      .immediate();
+  }
+
+  async setSubscribed(mailboxId: number, subscribed: boolean): Promise<void> {
+    this.db.prepare('UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, mailboxId);
+  }
+
+  async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
+    const db = this.db;
+    return db
+      .transaction(() => {
+        const r = db.prepare('SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+        if (!r) return uidNext;
+        const first = r.first_recent_uid as number;
+        if (uidNext > first) db.prepare('UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?').run(uidNext, mailboxId);
+        return first;
+      })
+      .immediate();
+  }
 }
 

@@ -1,10 +1,13 @@
 import type Database from 'better-sqlite3';
-import { Flag, type AppendOutcome, type MessageMeta, type MessageRepo, type NewMessage } from '../types.js';
+import { Flag, type AppendOutcome, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
+import { ImapMessageStore } from './messages-imap.js';
 
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
+  private readonly imap: ImapMessageStore;
   constructor(private readonly db: Database.Database) {
+    this.imap = new ImapMessageStore(db);
     this.stmts = {
       mailbox: db.prepare('SELECT b.*, a.quota_bytes, a.used_bytes FROM mailboxes b JOIN accounts a ON a.id = b.account_id WHERE b.id = ?'),
       bumpMailbox: db.prepare(
@@ -12,7 +15,11 @@ export class SqliteMessages implements MessageRepo {
       ),
       bumpAccount: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1 WHERE id = ?'),
       blobRef: db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1'),
-      insert: db.prepare('INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare(
+        'INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
+      fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
       list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`),
       get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
       mime: db.prepare('SELECT mime FROM messages WHERE id = ?'),
@@ -45,7 +52,10 @@ export class SqliteMessages implements MessageRepo {
           s.bumpAccount.run(size, mb.account_id);
           s.blobRef.run(item.blobId, item.blobSize);
           const kw = item.keywords.length ? JSON.stringify(item.keywords) : null;
-          const id = Number(s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime)).lastInsertRowid);
+          const id = Number(
+            s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime), ...ImapMessageStore.indexColumns(item.index)).lastInsertRowid,
+          );
+          this.imap.indexText(item.blobId, item.index);
           return {
             ok: true,
             accountId: mb.account_id as number,
@@ -57,6 +67,10 @@ export class SqliteMessages implements MessageRepo {
       .immediate();
   }
   async expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }> {
+    return this.expungeSync(mailboxId, uids);
+  }
+
+  private expungeSync(mailboxId: number, uids: number[]): { uids: number[]; modseq: number } {
     const s = this.stmts;
     return this.db
       .transaction(() => {
@@ -82,6 +96,33 @@ export class SqliteMessages implements MessageRepo {
         return { uids: removed, modseq };
       })
       .immediate();
+  }
+
+  async uids(mailboxId: number): Promise<number[]> {
+    return this.imap.uids(mailboxId);
+  }
+  async fetch(mailboxId: number, ranges: Array<[number, number]>, opts: { changedSince?: number } = {}): Promise<MessageMeta[]> {
+    const out: MessageMeta[] = [];
+    for (const [lo, hi] of ranges) {
+      const rows = (opts.changedSince !== undefined ? this.stmts.fetchRangeSince.all(mailboxId, lo, hi, opts.changedSince) : this.stmts.fetchRange.all(mailboxId, lo, hi)) as Row[];
+      for (const r of rows) out.push(messageFrom(r));
+    }
+    return out;
+  }
+  async storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts?: { unchangedSince?: number }): Promise<{ updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number }> {
+    return this.imap.storeFlags(mailboxId, uids, op, flags, keywords, opts);
+  }
+  async copy(fromMailboxId: number, uids: number[], toMailboxId: number, opts: { move?: boolean } = {}): Promise<CopyOutcome> {
+    return this.imap.copy(fromMailboxId, uids, toMailboxId, opts.move ? (mb, u) => this.expungeSync(mb, u) : null);
+  }
+  async vanished(mailboxId: number, sinceModseq: number, ranges?: Array<[number, number]>): Promise<number[]> {
+    return this.imap.vanished(mailboxId, sinceModseq, ranges);
+  }
+  async search(mailboxId: number, query: MessageQuery): Promise<SearchHit[]> {
+    return this.imap.search(mailboxId, query);
+  }
+  async sortData(mailboxId: number, uids: number[]): Promise<SortData[]> {
+    return this.imap.sortData(mailboxId, uids);
   }
 
   async list(mailboxId: number): Promise<MessageMeta[]> {

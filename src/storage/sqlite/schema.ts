@@ -94,6 +94,57 @@ const MIGRATIONS: string[] = [
   CREATE INDEX queue_recipients_due ON queue_recipients(status, next_attempt);
   CREATE INDEX queue_recipients_entry ON queue_recipients(queue_id);
   `,
+  // 2: IMAP. \Recent marker (RFC 3501 2.3.2), SEARCH/SORT/THREAD columns filled at ingest, flag indexes,
+  // and a trigram FTS5 index of header and body text per blob (substring SEARCH BODY/TEXT, RFC 9051 6.4.4).
+  `
+  ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE messages ADD COLUMN sent_date INTEGER;
+  ALTER TABLE messages ADD COLUMN sent_day INTEGER;
+  ALTER TABLE messages ADD COLUMN subject TEXT;
+  ALTER TABLE messages ADD COLUMN sort_from TEXT;
+  ALTER TABLE messages ADD COLUMN sort_to TEXT;
+  ALTER TABLE messages ADD COLUMN sort_cc TEXT;
+  ALTER TABLE messages ADD COLUMN message_id TEXT;
+  ALTER TABLE messages ADD COLUMN refs TEXT;
+  CREATE INDEX messages_flags ON messages(mailbox_id, flags);
+  CREATE INDEX messages_date ON messages(mailbox_id, internal_date);
+  CREATE TABLE blob_text (
+    id INTEGER PRIMARY KEY,
+    blob_id TEXT NOT NULL UNIQUE
+  );
+  CREATE VIRTUAL TABLE text_index USING fts5(headers, body, tokenize = 'trigram case_sensitive 0');
+  `,
+  // 3: outbound queue. Leases, last result per recipient (RFC 3464 fields), pending DSNs, attempt history,
+  // and per-sender-domain relay routes (`postern relay ...`; read on every delivery, so CLI changes apply at once).
+  `
+  ALTER TABLE queue_recipients ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE queue_recipients ADD COLUMN last_attempt INTEGER;
+  ALTER TABLE queue_recipients ADD COLUMN status_code TEXT;
+  ALTER TABLE queue_recipients ADD COLUMN remote_mta TEXT;
+  ALTER TABLE queue_recipients ADD COLUMN tls TEXT;
+  ALTER TABLE queue_recipients ADD COLUMN dsn_pending TEXT;
+  ALTER TABLE queue_recipients ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX queue_recipients_dsn ON queue_recipients(dsn_pending) WHERE dsn_pending IS NOT NULL;
+  CREATE TABLE queue_attempts (
+    id INTEGER PRIMARY KEY,
+    queue_id TEXT NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+    recipient_id INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_code TEXT NOT NULL,
+    diagnostic TEXT NOT NULL,
+    remote_mta TEXT,
+    tls TEXT
+  );
+  CREATE INDEX queue_attempts_entry ON queue_attempts(queue_id);
+  CREATE TABLE relay_routes (
+    domain TEXT PRIMARY KEY,
+    host TEXT,
+    username TEXT,
+    password TEXT,
+    excluded INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export function migrate(db: Database.Database): void {
