@@ -7,6 +7,8 @@ export interface AuthLimiterOptions {
   baseDelayMs: number;
   maxDelayMs: number;
   now?: () => number;
+  /** Told of every failure (the ban list counts them across protocols). */
+  onFailure?: (ip: string) => void;
 }
 
 const FORGET_AFTER_MS = 15 * 60_000;
@@ -23,6 +25,7 @@ export class AuthLimiter {
     const count = prev && now - prev.last < FORGET_AFTER_MS ? prev.count + 1 : 1;
     if (this.failures.size >= MAX_TRACKED && !prev) this.prune(now);
     this.failures.set(ip, { count, last: now });
+    this.opts.onFailure?.(ip);
     return Math.min(this.opts.baseDelayMs * 2 ** (count - 1), this.opts.maxDelayMs);
   }
 

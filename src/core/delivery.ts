@@ -32,6 +32,8 @@ export interface DeliveryRequest {
   body8bit?: boolean;
   /** Recipients in non-local domains go to the queue only when this is true (submission, relay networks). */
   allowRelay: boolean;
+  /** Inbound checks judged it spam: local copies go to each account's Junk mailbox. */
+  junk?: boolean;
 }
 
 export interface DeliveryResult {
@@ -85,7 +87,8 @@ export class Delivery {
     if (accounts.size) {
       const targets = [];
       for (const a of accounts.values()) {
-        const inbox = await this.deps.mailboxes.get(a.id, 'INBOX');
+        const junk = req.junk ? await this.deps.mailboxes.bySpecialUse(a.id, '\\Junk') : null;
+        const inbox = junk ?? (await this.deps.mailboxes.get(a.id, 'INBOX'));
         if (!inbox) throw new Error(`account ${a.address} has no INBOX`);
         targets.push({ mailboxId: inbox.id, ignoreQuota: true });
       }

@@ -44,6 +44,8 @@ export interface ListenerOptions {
   trustedProxies: string[];
   log: Logger;
   handler: ProtocolHandler;
+  /** Admission check on the real client address (bans); false closes the connection at once. */
+  admit?: (ip: string) => boolean;
 }
 
 export function normalizeIp(ip: string | undefined): string {
@@ -130,6 +132,7 @@ export class Listener {
     if (this.total > settings.maxConnections) return this.refuse(socket, 'too-many');
     if (!settings.proxyProtocol) {
       if ((this.perIp.get(peer) ?? 0) > settings.maxConnectionsPerIp) return this.refuse(socket, 'too-many-ip');
+      if (this.opts.admit && !this.opts.admit(peer)) return this.drop(socket, peer);
       return this.handOver(socket, { remoteAddress: peer, remotePort: socket.remotePort ?? 0, localAddress: normalizeIp(socket.localAddress), localPort: socket.localPort ?? 0 });
     }
     if (!cidrContains(this.opts.trustedProxies, peer)) {
@@ -147,6 +150,7 @@ export class Listener {
         release();
         this.track(socket, real.remoteAddress);
         if ((this.perIp.get(real.remoteAddress) ?? 0) > settings.maxConnectionsPerIp) return this.refuse(socket, 'too-many-ip');
+        if (this.opts.admit && !this.opts.admit(real.remoteAddress)) return this.drop(socket, real.remoteAddress);
         this.handOver(socket, real);
       })
       .catch((err: Error) => {
@@ -173,6 +177,12 @@ export class Listener {
     };
     socket.on('close', release);
     return release;
+  }
+
+  /** A banned client: no banner, no protocol, just a closed connection (as a firewall drop would do). */
+  private drop(socket: net.Socket, ip: string): void {
+    this.opts.log.info({ listener: this.name, remote: ip }, 'connection from a banned address closed');
+    socket.destroy();
   }
 
   private refuse(socket: net.Socket, reason: 'too-many' | 'too-many-ip' | 'shutdown'): void {

@@ -29,6 +29,7 @@ import { AuthLimiter, sleep } from '../../core/auth-limiter.js';
 import type { Account } from '../../storage/types.js';
 import { parseAddress } from '../../lib/address.js';
 import { Reply, SmtpError } from './replies.js';
+import type { InboundPipeline, SessionInfo } from '../../core/inbound/pipeline.js';
 import { receivedHeader } from './received.js';
 
 export type SmtpRole = 'smtp' | 'submissions' | 'submission';
@@ -51,6 +52,8 @@ export interface SmtpDeps {
   authLimiter: AuthLimiter;
   tls: TlsManager;
   log: Logger;
+  /** Inbound checks for the transfer listener (port 25); absent = none (submission, or protection off). */
+  inbound?: InboundPipeline | null;
 }
 
 interface SessionUser {
@@ -64,7 +67,7 @@ const JUNK_COMMAND_LIMIT = 100;
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
 /** Builds the connection class for one listener: smtp-server's SMTPConnection with our policies. */
-function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings) {
+function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings, getInbound: () => InboundPipeline | null | undefined) {
   // smtp-server's connection internals are untyped JavaScript; we override documented-in-source methods.
   const Base = SMTPConnection as unknown as new (...args: unknown[]) => Record<string, any>;
   return class PosternConnection extends Base {
@@ -91,6 +94,27 @@ function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings) {
       }
       if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) return super.send(code, data, false);
       return super.send(code, data, context);
+    }
+
+    /** HELO/EHLO go through the inbound checks (HELO sanity) before smtp-server answers them. */
+    handler_EHLO(command: Buffer, callback: () => void): void {
+      this._heloCheck(command, callback, () => super.handler_EHLO(command, callback));
+    }
+    handler_HELO(command: Buffer, callback: () => void): void {
+      this._heloCheck(command, callback, () => super.handler_HELO(command, callback));
+    }
+    _heloCheck(command: Buffer, callback: () => void, next: () => void): void {
+      const inbound = getInbound();
+      const name = command.toString('latin1').trim().split(/\s+/)[1];
+      if (!inbound || !name || this.session.user) return next();
+      inbound.helo(sessionInfo(this.session), name).then(
+        (err) => {
+          if (!err) return next();
+          this.send(err.code, err.message);
+          callback();
+        },
+        () => next(),
+      );
     }
 
     /** RFC 4954 4 / our policy: AUTH is neither advertised nor accepted before TLS. */
@@ -130,7 +154,7 @@ export class SmtpService implements ProtocolHandler {
     private settings: SmtpSettings,
     private readonly deps: SmtpDeps,
   ) {
-    this.Connection = connectionClass(role, () => this.settings);
+    this.Connection = connectionClass(role, () => this.settings, () => this.deps.inbound);
     const submission = role !== 'smtp';
     const tlsOpts = deps.tls.defaultOptions();
     const options: SMTPServerOptions = {
@@ -163,6 +187,11 @@ export class SmtpService implements ProtocolHandler {
       closeTimeout: 10_000,
       maxCommandLength: 4096,
       logger: false,
+      onConnect: (session, cb) => {
+        const inbound = this.deps.inbound;
+        if (!inbound) return cb();
+        inbound.connect(sessionInfo(session)).then((e) => cb(e ?? undefined), (e) => cb(e));
+      },
       onAuth: (auth, session, cb) => void this.onAuth(auth, session).then((r) => cb(null, r), (e) => cb(e)),
       onMailFrom: (address, session, cb) => void this.onMailFrom(address, session).then(() => cb(), (e) => cb(e)),
       onRcptTo: (address, session, cb) => void this.onRcptTo(address, session).then(() => cb(), (e) => cb(e)),
@@ -258,6 +287,8 @@ export class SmtpService implements ProtocolHandler {
     const sender = address.address;
     if (this.role === 'smtp') {
       if (sender !== '' && !parseAddress(sender)) throw Reply.badSenderSyntax();
+      const err = this.deps.inbound && !session.user ? await this.deps.inbound.mailFrom(sessionInfo(session), sender) : null;
+      if (err) throw err;
       return;
     }
     const user = session.user as unknown as SessionUser | undefined;
@@ -285,12 +316,20 @@ export class SmtpService implements ProtocolHandler {
       throw Reply.relayDenied();
     }
     // Quota at RCPT (RFC 5321 4.5.3.1.10 / RFC 3463 X.2.2): permanent when the message can never fit.
+    await this.quotaCheck(r.resolution.accounts, session, p.address);
+    if (this.deps.inbound && !session.user) {
+      const err = await this.deps.inbound.rcpt(sessionInfo(session), (session.envelope.mailFrom as SMTPServerAddress).address, p.address);
+      if (err) throw err;
+    }
+  }
+
+  private async quotaCheck(accounts: Account[], session: SMTPServerSession, rcpt: string): Promise<void> {
     const declared = Number(mailArgs(session).SIZE ?? 0) || 0;
-    for (const a of r.resolution.accounts) {
+    for (const a of accounts) {
       if (a.quotaBytes <= 0) continue;
       if (declared > a.quotaBytes) throw Reply.quotaExceededPermanently();
       if (a.usedBytes + declared >= a.quotaBytes) {
-        this.deps.log.info({ cid: session.id, rcpt: p.address, account: a.address }, 'mailbox over quota');
+        this.deps.log.info({ cid: session.id, rcpt, account: a.address }, 'mailbox over quota');
         throw Reply.mailboxFull();
       }
     }
@@ -330,7 +369,8 @@ export class SmtpService implements ProtocolHandler {
     });
   }
 
-  private async finishData(raw: Buffer, session: SMTPServerSession): Promise<string> {
+  private async finishData(received: Buffer, session: SMTPServerSession): Promise<string> {
+    let raw = received;
     const id = randomBytes(9).toString('base64url');
     const user = session.user as unknown as SessionUser | undefined;
     const tlsSocket = session.secure;
@@ -338,7 +378,7 @@ export class SmtpService implements ProtocolHandler {
     const esmtp = session.openingCommand !== 'HELO';
     const protocol = !esmtp ? 'SMTP' : `ESMTP${session.secure ? 'S' : ''}${user ? 'A' : ''}` as const;
     const rcpts = session.envelope.rcptTo;
-    const prefix = Buffer.from(
+    let prefix = Buffer.from(
       receivedHeader({
         helo: session.hostNameAppearsAs || null,
         remoteAddress: session.remoteAddress,
@@ -352,6 +392,20 @@ export class SmtpService implements ProtocolHandler {
     );
     const from = session.envelope.mailFrom as SMTPServerAddress;
     const args = mailArgs(session);
+    let junk = false;
+    let verdict: Record<string, unknown> | undefined;
+    if (this.deps.inbound && !user) {
+      const ctx = { ...sessionInfo(session), sender: from.address, recipients: rcpts.map((r) => r.address), raw };
+      const result = await this.deps.inbound.data(ctx);
+      verdict = result.log;
+      if (result.reject) {
+        this.deps.log.info({ cid: session.id, msgid: id, from: from.address, verdict, reply: result.reject.message }, 'message refused by inbound checks');
+        throw result.reject;
+      }
+      raw = ctx.raw;
+      junk = result.junk;
+      if (result.headers.length) prefix = Buffer.concat([prefix, Buffer.from(result.headers.join(''))]);
+    }
     const dsn = (session.envelope as unknown as { dsn?: { ret?: string; envid?: string } }).dsn ?? {};
     const result = await this.deps.delivery.deliver({
       sender: from.address,
@@ -367,13 +421,25 @@ export class SmtpService implements ProtocolHandler {
       smtputf8: !!args.SMTPUTF8,
       body8bit: (args.BODY ?? '').toUpperCase() === '8BITMIME',
       allowRelay: this.role !== 'smtp' || cidrContains(this.settings.relayNetworks, session.remoteAddress),
+      junk,
     });
     this.deps.log.info(
-      { cid: session.id, msgid: id, proto: this.role, from: from.address, user: user?.address, size: prefix.length + raw.length, local: result.localAccounts, queued: result.remoteRecipients, queueId: result.queueId },
+      { cid: session.id, msgid: id, proto: this.role, from: from.address, user: user?.address, size: prefix.length + raw.length, local: result.localAccounts, queued: result.remoteRecipients, queueId: result.queueId, junk, verdict },
       'message accepted',
     );
     return id;
   }
+}
+
+/** What inbound filters may know about a session. */
+function sessionInfo(session: SMTPServerSession): SessionInfo {
+  return {
+    id: session.id,
+    remoteAddress: session.remoteAddress,
+    helo: session.hostNameAppearsAs || null,
+    tls: !!session.secure,
+    authenticated: !!session.user,
+  };
 }
 
 /** The MAIL FROM parameters (SIZE, BODY, SMTPUTF8 ...) of the current transaction. */
