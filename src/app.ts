@@ -14,10 +14,12 @@ import { AuthLimiter } from './core/auth-limiter.js';
 import { TlsManager } from './net/tls.js';
 import { Listener, type ProtocolHandler } from './net/listener.js';
 import { SmtpService, type SmtpRole, type SmtpSettings } from './protocols/smtp/server.js';
+import { Pop3Service, MaildropLocks, type Pop3Settings } from './protocols/pop3/server.js';
 
 /** Protocols this version serves; other configured listeners are reported and not bound. */
 const SERVED: Partial<Record<ListenerName, SmtpRole>> = { smtp: 'smtp', submissions: 'submissions', submission: 'submission' };
 const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set(['submissions', 'imaps', 'pop3s']);
+const POP3: ReadonlySet<ListenerName> = new Set(['pop3', 'pop3s']);
 
 export class App {
   readonly store: SqliteStore;
@@ -29,6 +31,9 @@ export class App {
   readonly tls: TlsManager;
   private readonly smtp = new Map<ListenerName, SmtpService>();
   private readonly listeners: Listener[] = [];
+  private readonly pop3 = new Map<ListenerName, Pop3Service>();
+  /** Shared by 110 and 995: one POP3 session per maildrop across both ports. */
+  private readonly pop3Locks = new MaildropLocks();
 
   private constructor(
     private settings: Settings,
@@ -58,6 +63,10 @@ export class App {
   async start(): Promise<void> {
     for (const [name, l] of Object.entries(this.settings.listeners) as [ListenerName, ListenerSettings][]) {
       if (!l.enabled) continue;
+      if (POP3.has(name)) {
+        await this.startPop3(name, l);
+        continue;
+      }
       const role = SERVED[name];
       if (!role) {
         this.log.warn({ listener: name }, `listener "${name}" is enabled but this version does not serve it yet; not bound`);
@@ -81,6 +90,24 @@ export class App {
     this.log.info({ hostname: this.settings.hostname, dataDir: this.settings.dataDir, config: this.settings.file ?? '(embedded defaults)' }, 'postern started');
   }
 
+  private pop3Settings(name: ListenerName, l: ListenerSettings): Pop3Settings {
+    return { idleTimeoutMs: l.idleTimeoutMs, stls: name === 'pop3' };
+  }
+
+  private async startPop3(name: ListenerName, l: ListenerSettings): Promise<void> {
+    const deps = { directory: this.directory, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, locks: this.pop3Locks, log: this.log };
+    const service = new Pop3Service(this.pop3Settings(name, l), deps);
+    this.pop3.set(name, service);
+    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler: service });
+    try {
+      await listener.start();
+    } catch (err) {
+      await this.closeListeners();
+      throw err;
+    }
+    this.listeners.push(listener);
+  }
+
   /** Bound addresses per listener (tests start with port 0). */
   addresses(): Record<string, { address: string; port: number }[]> {
     const out: Record<string, { address: string; port: number }[]> = {};
@@ -98,6 +125,7 @@ export class App {
       if (JSON.stringify(ls.addresses) !== before || !ls.enabled) this.log.warn({ listener: l.name }, 'listener address or enabled changed: takes effect after a restart');
       l.update(ls, next.trustedProxies);
       this.smtp.get(l.name as ListenerName)?.updateSettings({ hostname: next.hostname, ...next.smtp, idleTimeoutMs: ls.idleTimeoutMs });
+      this.pop3.get(l.name as ListenerName)?.updateSettings(this.pop3Settings(l.name as ListenerName, ls));
     }
     this.settings = next;
     this.log.info({ config: next.file }, 'configuration reloaded');
@@ -108,6 +136,7 @@ export class App {
     this.tls.stop();
     await Promise.all(this.listeners.map((l) => l.stopAccepting()));
     await Promise.all([...this.smtp.values()].map((s) => s.close(graceMs)));
+    await Promise.all([...this.pop3.values()].map((s) => s.close(graceMs)));
     await this.closeListeners();
     await this.store.close();
     this.log.info('postern stopped');
