@@ -15,11 +15,13 @@ import { TlsManager } from './net/tls.js';
 import { Listener, type ProtocolHandler } from './net/listener.js';
 import { SmtpService, type SmtpRole, type SmtpSettings } from './protocols/smtp/server.js';
 import { Pop3Service, MaildropLocks, type Pop3Settings } from './protocols/pop3/server.js';
+import { ImapService, AccountConnections, type ImapSettings } from './protocols/imap/server.js';
 
 /** Protocols this version serves; other configured listeners are reported and not bound. */
 const SERVED: Partial<Record<ListenerName, SmtpRole>> = { smtp: 'smtp', submissions: 'submissions', submission: 'submission' };
 const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set(['submissions', 'imaps', 'pop3s']);
 const POP3: ReadonlySet<ListenerName> = new Set(['pop3', 'pop3s']);
+const IMAP: ReadonlySet<ListenerName> = new Set(['imap', 'imaps']);
 
 export class App {
   readonly store: SqliteStore;
@@ -34,6 +36,9 @@ export class App {
   private readonly pop3 = new Map<ListenerName, Pop3Service>();
   /** Shared by 110 and 995: one POP3 session per maildrop across both ports. */
   private readonly pop3Locks = new MaildropLocks();
+  private readonly imap = new Map<ListenerName, ImapService>();
+  /** Shared by 143 and 993: the per-account connection limit counts both. */
+  private readonly imapAccounts = new AccountConnections();
 
   private constructor(
     private settings: Settings,
@@ -65,6 +70,10 @@ export class App {
       if (!l.enabled) continue;
       if (POP3.has(name)) {
         await this.startPop3(name, l);
+        continue;
+      }
+      if (IMAP.has(name)) {
+        await this.startImap(name, l);
         continue;
       }
       const role = SERVED[name];
@@ -108,6 +117,24 @@ export class App {
     this.listeners.push(listener);
   }
 
+  private imapSettings(l: ListenerSettings, s: Settings = this.settings): ImapSettings {
+    return { hostname: s.hostname, ...s.imap, idleTimeoutMs: l.idleTimeoutMs };
+  }
+
+  private async startImap(name: ListenerName, l: ListenerSettings): Promise<void> {
+    const deps = { directory: this.directory, ingest: this.ingest, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, log: this.log, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs };
+    const service = new ImapService(name === 'imaps' ? 'imaps' : 'imap', this.imapSettings(l), deps, this.imapAccounts);
+    this.imap.set(name, service);
+    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler: service });
+    try {
+      await listener.start();
+    } catch (err) {
+      await this.closeListeners();
+      throw err;
+    }
+    this.listeners.push(listener);
+  }
+
   /** Bound addresses per listener (tests start with port 0). */
   addresses(): Record<string, { address: string; port: number }[]> {
     const out: Record<string, { address: string; port: number }[]> = {};
@@ -126,6 +153,7 @@ export class App {
       l.update(ls, next.trustedProxies);
       this.smtp.get(l.name as ListenerName)?.updateSettings({ hostname: next.hostname, ...next.smtp, idleTimeoutMs: ls.idleTimeoutMs });
       this.pop3.get(l.name as ListenerName)?.updateSettings(this.pop3Settings(l.name as ListenerName, ls));
+      this.imap.get(l.name as ListenerName)?.updateSettings(this.imapSettings(ls, next));
     }
     this.settings = next;
     this.log.info({ config: next.file }, 'configuration reloaded');
@@ -137,6 +165,7 @@ export class App {
     await Promise.all(this.listeners.map((l) => l.stopAccepting()));
     await Promise.all([...this.smtp.values()].map((s) => s.close(graceMs)));
     await Promise.all([...this.pop3.values()].map((s) => s.close(graceMs)));
+    await Promise.all([...this.imap.values()].map((s) => s.close(graceMs)));
     await this.closeListeners();
     await this.store.close();
     this.log.info('postern stopped');

@@ -45,6 +45,7 @@ export interface Settings {
     bannerDelayMs: number;
     rejectBareLf: boolean;
   };
+  imap: { maxLineLength: number; maxLiteralSize: number; authIdleTimeoutMs: number; maxConnectionsPerAccount: number; maxCommandsPerSecond: number };
   accounts: { recipientDelimiter: string; defaultQuota: number; authFailureDelayMs: number; authFailureDelayMaxMs: number };
   dns: { servers: string[] };
 }
@@ -245,6 +246,13 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       maxUnauthenticatedCommands: c.smtp.max_unauthenticated_commands,
       bannerDelayMs: field('smtp.banner_delay', () => parseDuration(c.smtp.banner_delay)),
       rejectBareLf: c.smtp.reject_bare_lf,
+    },
+    imap: {
+      maxLineLength: c.imap.max_line_length,
+      maxLiteralSize: field('imap.max_literal_size', () => parseSize(c.imap.max_literal_size) || parseSize(c.smtp.max_message_size)),
+      authIdleTimeoutMs: field('imap.authenticated_idle_timeout', () => parseDuration(c.imap.authenticated_idle_timeout)),
+      maxConnectionsPerAccount: c.imap.max_connections_per_account,
+      maxCommandsPerSecond: c.imap.max_commands_per_second,
     },
     accounts: {
       recipientDelimiter: c.accounts.recipient_delimiter,

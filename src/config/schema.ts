@@ -90,6 +90,16 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('SMTP receiving on all SMTP listeners.'),
+  imap: z
+    .strictObject({
+      max_line_length: z.number().int().min(8192).default(65536).describe('Longest IMAP command line in octets, literals excluded (RFC 9051 4 asks for at least 8000); longer lines get BAD [TOOBIG].'),
+      max_literal_size: size.default(0).describe('Largest literal, hence largest APPENDed message (advertised as APPENDLIMIT, RFC 7889). 0 = [smtp] max_message_size.'),
+      authenticated_idle_timeout: duration.default('30m').describe('Close an authenticated IMAP connection (also one in IDLE) that sends nothing for this long; RFC 9051 5.4 requires at least 30 minutes. Before login the listener idle_timeout applies.'),
+      max_connections_per_account: z.number().int().positive().default(50).describe('Simultaneous IMAP connections of one account (both IMAP listeners together); more get NO [LIMIT] at login.'),
+      max_commands_per_second: z.number().int().nonnegative().default(500).describe('Commands one IMAP connection may issue per second; more are slowed down, not refused. 0 = no limit.'),
+    })
+    .prefault({})
+    .describe('IMAP on the imap (143) and imaps (993) listeners.'),
   accounts: z
     .strictObject({
       recipient_delimiter: z.string().max(8).default('+').describe('Characters that separate a subaddress: user+tag@domain delivers to user@domain. Empty disables subaddressing.'),

@@ -1,0 +1,45 @@
+/**
+ * Untagged updates of the selected mailbox (RFC 9051 7.5.1, 7.4; RFC 7162 3.2.10 VANISHED with QRESYNC):
+ * expunges first (only when allowed), then new messages (EXISTS, RECENT for IMAP4rev1), then flag changes
+ * made by other sessions (FETCH with UID, FLAGS and, with CONDSTORE, MODSEQ).
+ */
+import { formatRanges, rangesFromNumbers } from '../../lib/imap/sequence-set.js';
+import { MAX_UINT32 } from '../../lib/imap/sequence-set.js';
+import { flagList } from './fetch.js';
+import type { ImapSession } from './session.js';
+
+export async function sendUpdates(s: ImapSession, allowExpunge: boolean): Promise<void> {
+  const v = s.view;
+  if (!v) return;
+  const { messages, mailboxes } = s.deps;
+  if (allowExpunge && v.pendingExpunges.size) {
+    const uids = [...v.pendingExpunges];
+    const seqs = v.remove(uids);
+    if (s.qresync) s.send(`* VANISHED ${formatRanges(rangesFromNumbers(uids))}\r\n`);
+    else for (const n of seqs) s.send(`* ${n} EXPUNGE\r\n`);
+  }
+  if (v.appendsPending) {
+    v.appendsPending = false;
+    const fresh = (await messages.fetch(v.id, [[v.lastUid + 1, MAX_UINT32]])).map((m) => m.uid);
+    if (fresh.length) {
+      const last = fresh[fresh.length - 1]!;
+      if (!v.readOnly) {
+        const first = await mailboxes.claimRecent(v.id, last + 1);
+        v.addRecent(Math.max(first, fresh[0]!), last);
+      }
+      v.addUids(fresh);
+      s.send(`* ${v.exists} EXISTS\r\n`);
+      if (!s.rev2) s.send(`* ${v.recentCount} RECENT\r\n`);
+    }
+  }
+  if (v.pendingFlags.size) {
+    const uids = [...v.pendingFlags].sort((a, b) => a - b);
+    v.pendingFlags.clear();
+    const rows = await messages.fetch(v.id, rangesFromNumbers(uids));
+    for (const m of rows) {
+      const seq = v.seqOf(m.uid);
+      if (!seq) continue;
+      s.send(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags, m.keywords, !s.rev2 && v.isRecent(m.uid))}${s.condstore ? ` MODSEQ (${m.modseq})` : ''})\r\n`);
+    }
+  }
+}
