@@ -9,6 +9,8 @@ import { SqliteStore } from './storage/sqlite/store.js';
 import { Directory } from './core/directory.js';
 import { Ingest } from './core/ingest.js';
 import { Delivery } from './core/delivery.js';
+import type { QueueRunner } from './core/queue.js';
+import { createQueueRunner, dkimSigner, queueSettings } from './app-outbound.js';
 import { ChangeBus } from './core/changes.js';
 import { AuthLimiter } from './core/auth-limiter.js';
 import { TlsManager } from './net/tls.js';
@@ -28,6 +30,8 @@ export class App {
   readonly directory: Directory;
   readonly ingest: Ingest;
   readonly delivery: Delivery;
+  /** Outbound queue: started after the listeners, stopped before the store closes. */
+  readonly queueRunner: QueueRunner;
   readonly changes = new ChangeBus();
   readonly authLimiter: AuthLimiter;
   readonly tls: TlsManager;
@@ -47,7 +51,11 @@ export class App {
     this.store = new SqliteStore({ dataDir: settings.dataDir });
     this.directory = new Directory(this.store.directory, { recipientDelimiter: settings.accounts.recipientDelimiter });
     this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes });
-    this.delivery = new Delivery({ directory: this.directory, ingest: this.ingest, mailboxes: this.store.mailboxes, queue: this.store.queue, blobs: this.store.blobs, log });
+    this.delivery = new Delivery({
+      directory: this.directory, ingest: this.ingest, mailboxes: this.store.mailboxes, queue: this.store.queue, blobs: this.store.blobs, log,
+      signer: dkimSigner(settings), onQueued: () => this.queueRunner.kick(),
+    });
+    this.queueRunner = createQueueRunner(settings, { store: this.store, delivery: this.delivery, log });
     this.authLimiter = new AuthLimiter({ baseDelayMs: settings.accounts.authFailureDelayMs, maxDelayMs: settings.accounts.authFailureDelayMaxMs });
     this.tls = new TlsManager(settings.tls, { hostname: settings.hostname, dataDir: settings.dataDir, log });
   }
@@ -93,6 +101,7 @@ export class App {
       this.listeners.push(listener);
     }
     this.tls.watch();
+    await this.queueRunner.start();
     if (!this.settings.hostname.includes('.')) {
       this.log.warn({ hostname: this.settings.hostname }, 'hostname is not fully qualified: set hostname = "mail.example.org" in postern.toml (it must match your MX and PTR records)');
     }
@@ -155,6 +164,7 @@ export class App {
       this.pop3.get(l.name as ListenerName)?.updateSettings(this.pop3Settings(l.name as ListenerName, ls));
       this.imap.get(l.name as ListenerName)?.updateSettings(this.imapSettings(ls, next));
     }
+    this.queueRunner.updateSettings(queueSettings(next));
     this.settings = next;
     this.log.info({ config: next.file }, 'configuration reloaded');
   }
@@ -167,6 +177,7 @@ export class App {
     await Promise.all([...this.pop3.values()].map((s) => s.close(graceMs)));
     await Promise.all([...this.imap.values()].map((s) => s.close(graceMs)));
     await this.closeListeners();
+    await this.queueRunner.stop(graceMs);
     await this.store.close();
     this.log.info('postern stopped');
   }

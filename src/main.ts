@@ -9,6 +9,8 @@ import { createLogger } from './log.js';
 import { SqliteStore } from './storage/sqlite/store.js';
 import { Admin, AdminError } from './cli/admin.js';
 import { readPassword } from './cli/password.js';
+import { OutboundAdmin } from './cli/outbound.js';
+import { dkimKeys } from './app-outbound.js';
 
 // More libuv threads: blob fsyncs and argon2 run there, and must not queue behind each other.
 process.env.UV_THREADPOOL_SIZE ??= '16';
@@ -73,6 +75,58 @@ async function start(cmd: Command): Promise<void> {
     }
     app.reload(next).catch((err) => log.error({ err: (err as Error).message }, 'SIGHUP: reload failed; previous configuration stays in effect'));
   });
+}
+
+async function withOutbound<T>(cmd: Command, fn: (admin: OutboundAdmin, settings: Settings) => Promise<T>): Promise<T> {
+  const settings = settingsFrom(cmd);
+  const store = new SqliteStore({ dataDir: settings.dataDir });
+  try {
+    return await fn(new OutboundAdmin(store), settings);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `postern queue|relay|dkim` (outbound delivery, issue 5). */
+function addOutboundCommands(p: Command): void {
+  const print = (x: string | string[]) => console.log(([] as string[]).concat(x).join('\n'));
+  const queue = p.command('queue').description('the outbound queue');
+  queue.command('list').description('list queued messages').action(async (_o, cmd: Command) => print(await withOutbound(cmd, (a) => a.queueList())));
+  queue.command('show <id>').description('a queued message: recipients, last results, attempts').action(async (id: string, _o, cmd: Command) => print(await withOutbound(cmd, (a) => a.queueShow(id))));
+  queue
+    .command('retry [id]')
+    .description('retry now: one message, or every message with --all')
+    .option('--all', 'every queued message')
+    .action(async (id: string | undefined, o: { all?: boolean }, cmd: Command) => {
+      if (!id && !o.all) throw new AdminError('give a queue id or --all');
+      print(await withOutbound(cmd, (a) => a.queueRetry(o.all ? null : id!)));
+    });
+  queue.command('delete <id>').description('remove a message from the queue without a bounce').action(async (id: string, _o, cmd: Command) => print(await withOutbound(cmd, (a) => a.queueDelete(id))));
+  queue.command('hold <id>').description('stop delivery attempts for a message').action(async (id: string, _o, cmd: Command) => print(await withOutbound(cmd, (a) => a.queueHold(id))));
+  queue.command('release <id>').description('resume delivery of a held message now').action(async (id: string, _o, cmd: Command) => print(await withOutbound(cmd, (a) => a.queueRelease(id))));
+
+  const relay = p.command('relay').description('per-sender-domain relay hosts (as docker-mailserver\'s "setup relay")');
+  relay.command('add-domain <domain> <host:port>').description('send mail from <domain> through a relay (465: implicit TLS, else STARTTLS)').action(async (d: string, h: string, _o, cmd: Command) => print(await withOutbound(cmd, (a) => a.relayAddDomain(d, h))));
+  relay
+    .command('add-auth <domain> <user> [password]')
+    .description('credentials for the relay used by <domain> (password prompted, or read from stdin, when omitted)')
+    .action(async (d: string, u: string, pw: string | undefined, _o, cmd: Command) => {
+      const pass = pw ?? (await readPassword('Relay password: '));
+      print(await withOutbound(cmd, (a) => a.relayAddAuth(d, u, pass)));
+    });
+  relay.command('exclude-domain <domain>').description('deliver mail from <domain> directly, not through [delivery] relay').action(async (d: string, _o, cmd: Command) => print(await withOutbound(cmd, (a) => a.relayExcludeDomain(d))));
+  relay.command('list').description('list per-domain relay settings').action(async (_o, cmd: Command) => print(await withOutbound(cmd, (a) => a.relayList())));
+
+  const dkim = p.command('dkim').description('DKIM keys (RFC 6376, RFC 8463)');
+  dkim
+    .command('generate [domain...]')
+    .description('generate a signing key (default: for every local domain) and print the DNS TXT record to publish')
+    .option('--selector <selector>', 'DKIM selector (default: rsaYYYYMM / edYYYYMM)')
+    .option('--type <type>', 'rsa or ed25519', 'rsa')
+    .option('--bits <bits>', 'RSA key size', '2048')
+    .action(async (domains: string[], o: { selector?: string; type?: string; bits?: string }, cmd: Command) =>
+      print(await withOutbound(cmd, (a, s) => a.dkimGenerate(dkimKeys(s.dataDir), domains, o))),
+    );
 }
 
 function program(): Command {
@@ -144,6 +198,8 @@ function program(): Command {
     .action(async (_o, cmd: Command) => {
       for (const line of await withAdmin(cmd, (a) => a.listDomains())) console.log(line);
     });
+
+  addOutboundCommands(p);
 
   const config = p.command('config').description('configuration');
   config

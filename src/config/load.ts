@@ -48,6 +48,61 @@ export interface Settings {
   imap: { maxLineLength: number; maxLiteralSize: number; authIdleTimeoutMs: number; maxConnectionsPerAccount: number; maxCommandsPerSecond: number };
   accounts: { recipientDelimiter: string; defaultQuota: number; authFailureDelayMs: number; authFailureDelayMaxMs: number };
   dns: { servers: string[] };
+  delivery: DeliverySettings;
+  queue: { lifetimeMs: number; delayWarningMs: number; retryBaseMs: number; retryMaxMs: number; pollIntervalMs: number };
+}
+
+/** A relay (smarthost): implicit TLS on 465 (smtps) or STARTTLS required (smtp+starttls). */
+export interface RelaySettings {
+  host: string;
+  port: number;
+  implicitTls: boolean;
+  username: string | null;
+  password: string | null;
+}
+
+export interface DeliverySettings {
+  relay: RelaySettings | null;
+  relayCaFile: string | null;
+  sourceIpv4: string | null;
+  sourceIpv6: string | null;
+  ipv6: boolean;
+  port: number;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerDomain: number;
+  maxMessagesPerConnection: number;
+}
+
+/** Parses a relay URL ("smtps://user:pass@host:465", "smtp+starttls://host:587"); credentials may be %-encoded. */
+export function parseRelayUrl(url: string): RelaySettings {
+  const m = /^(smtps|smtp\+starttls):\/\/(?:([^@/]+)@)?([^@/:]+)(?::(\d{1,5}))?\/?$/.exec(url);
+  if (!m) throw new Error(`invalid relay "${url}"`);
+  const implicitTls = m[1] === 'smtps';
+  let username: string | null = null;
+  let password: string | null = null;
+  if (m[2]) {
+    const i = m[2].indexOf(':');
+    username = decodeURIComponent(i < 0 ? m[2] : m[2].slice(0, i));
+    password = i < 0 ? null : decodeURIComponent(m[2].slice(i + 1));
+  }
+  const port = m[4] ? Number(m[4]) : implicitTls ? 465 : 587;
+  if (port < 1 || port > 65535) throw new Error(`port out of range in "${url}"`);
+  return { host: m[3]!.toLowerCase(), port, implicitTls, username, password };
+}
+
+function resolveRelay(url: string, credentialsFile: string | null): RelaySettings | null {
+  if (!url) return null;
+  const relay = parseRelayUrl(url);
+  if (credentialsFile) {
+    const line = readFileSync(credentialsFile, 'utf8').split(/\r?\n/)[0] ?? '';
+    const i = line.indexOf(':');
+    if (i <= 0) throw new Error(`${credentialsFile}: expected one line "user:password"`);
+    relay.username = line.slice(0, i);
+    relay.password = line.slice(i + 1);
+  }
+  return relay;
 }
 
 export interface LoadOptions {
@@ -261,5 +316,25 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       authFailureDelayMaxMs: field('accounts.auth_failure_delay_max', () => parseDuration(c.accounts.auth_failure_delay_max)),
     },
     dns: { servers: c.dns.servers },
+    delivery: {
+      relay: field('delivery.relay', () => resolveRelay(c.delivery.relay, c.delivery.relay_credentials_file ? rel(c.delivery.relay_credentials_file) : null)),
+      relayCaFile: c.delivery.relay_ca_file ? rel(c.delivery.relay_ca_file) : null,
+      sourceIpv4: c.delivery.source_ipv4 || null,
+      sourceIpv6: c.delivery.source_ipv6 || null,
+      ipv6: c.delivery.ipv6,
+      port: c.delivery.port,
+      connectTimeoutMs: field('delivery.connect_timeout', () => parseDuration(c.delivery.connect_timeout)),
+      commandTimeoutMs: field('delivery.command_timeout', () => parseDuration(c.delivery.command_timeout)),
+      maxConnections: c.delivery.max_connections,
+      maxConnectionsPerDomain: c.delivery.max_connections_per_domain,
+      maxMessagesPerConnection: c.delivery.max_messages_per_connection,
+    },
+    queue: {
+      lifetimeMs: field('queue.lifetime', () => parseDuration(c.queue.lifetime)),
+      delayWarningMs: field('queue.delay_warning', () => (c.queue.delay_warning === '0' ? 0 : parseDuration(c.queue.delay_warning))),
+      retryBaseMs: field('queue.retry_base', () => parseDuration(c.queue.retry_base)),
+      retryMaxMs: field('queue.retry_max', () => parseDuration(c.queue.retry_max)),
+      pollIntervalMs: field('queue.poll_interval', () => parseDuration(c.queue.poll_interval)),
+    },
   };
 }

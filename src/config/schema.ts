@@ -115,6 +115,58 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('DNS resolution.'),
+  delivery: z
+    .strictObject({
+      relay: z
+        .string()
+        .regex(/^$|^(smtps|smtp\+starttls):\/\/([^@/]+@)?[^@/:]+(:\d{1,5})?\/?$/, 'expected "smtps://[user:pass@]host[:465]" or "smtp+starttls://[user:pass@]host[:587]"')
+        .default('')
+        .describe(
+          'Send all outbound mail through this relay (smarthost) instead of to the recipients\' MX hosts: "smtps://user:pass@host:465" (implicit TLS) or "smtp+starttls://user:pass@host:587" (STARTTLS required; AUTH only after TLS). The relay\'s certificate is always verified. Empty: direct delivery. Per-sender-domain relays and exclusions: `postern relay`.',
+        ),
+      relay_credentials_file: z
+        .string()
+        .default('')
+        .describe('A file holding "user:password" (one line) for the relay, instead of putting them in the URL.'),
+      relay_ca_file: z
+        .string()
+        .default('')
+        .describe('Extra PEM CA certificates trusted for relay hosts (in addition to the system CAs), e.g. for a relay with a private CA.'),
+      source_ipv4: z.string().default('').describe('Local IPv4 address outbound connections come from (must be configured on this machine). Empty: chosen by the OS.'),
+      source_ipv6: z.string().default('').describe('Local IPv6 address outbound connections come from. Empty: chosen by the OS.'),
+      ipv6: z.boolean().default(true).describe('Also deliver to MX hosts over IPv6 (AAAA records); IPv4 addresses are tried first.'),
+      port: z
+        .number()
+        .int()
+        .min(1)
+        .max(65535)
+        .default(25)
+        .describe('Destination port for direct (MX) delivery. Always 25 on the Internet (RFC 5321 4.5.4); other values are for tests and benchmarks.'),
+      connect_timeout: duration.default('30s').describe('Time to establish a TCP connection to one address and receive its greeting before trying the next.'),
+      command_timeout: duration.default('5m').describe('Time to wait for any reply once connected (RFC 5321 4.5.3.2 suggests 5 minutes for most commands).'),
+      max_connections: z.number().int().positive().default(50).describe('Simultaneous outbound SMTP connections in total.'),
+      max_connections_per_domain: z
+        .number()
+        .int()
+        .positive()
+        .default(5)
+        .describe('Simultaneous outbound connections to one destination (a recipient domain, or a relay); a slow or dead destination never takes more.'),
+      max_messages_per_connection: z.number().int().positive().default(100).describe('Messages sent over one connection before it is closed and a new one opened.'),
+    })
+    .prefault({})
+    .describe('Outbound delivery (mail submitted on 465/587, or forwarded by aliases, to other domains).'),
+  queue: z
+    .strictObject({
+      lifetime: duration.default('5d').describe('How long a message is retried before it is returned to the sender as undeliverable (Postfix maximal_queue_lifetime).'),
+      delay_warning: duration
+        .default('4h')
+        .describe('Send the sender a delay notice (RFC 3464 "delayed" DSN) once a message has waited this long; "0" disables it.'),
+      retry_base: duration.default('5m').describe('First retry interval after a temporary failure; it doubles with each attempt (5m, 10m, 20m, ...).'),
+      retry_max: duration.default('4h').describe('Upper bound of the retry interval.'),
+      poll_interval: duration.default('1s').describe('How often the queue looks for due messages (also picks up `postern queue retry/release` from the CLI).'),
+    })
+    .prefault({})
+    .describe('The outbound queue.'),
 });
 
 export type Config = z.output<typeof configSchema>;

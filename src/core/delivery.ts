@@ -46,10 +46,27 @@ export interface DeliveryResult {
 
 export class Delivery {
   constructor(
-    private readonly deps: { directory: Directory; ingest: Ingest; mailboxes: MailboxRepo; queue: QueueRepo; blobs: BlobStore; log: Logger },
+    private readonly deps: {
+      directory: Directory;
+      ingest: Ingest;
+      mailboxes: MailboxRepo;
+      queue: QueueRepo;
+      blobs: BlobStore;
+      log: Logger;
+      /** DKIM-signs mail we send for our domains (core/dkim.ts: why here, before storing). */
+      signer?: { sign(raw: Buffer): Promise<{ raw: Buffer; domain: string | null; selectors: string[] }> };
+      /** Called after a queue entry is durable (wakes the queue runner). */
+      onQueued?: () => void;
+    },
   ) {}
 
-  async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
+  async deliver(input: DeliveryRequest): Promise<DeliveryResult> {
+    let req = input;
+    // Submitted / relayed mail (never mail arriving from the world) is signed once, before it is stored.
+    if (req.allowRelay && req.sender !== '' && this.deps.signer) {
+      const signed = await this.deps.signer.sign(req.raw);
+      if (signed.selectors.length) req = { ...req, raw: signed.raw };
+    }
     const accounts = new Map<number, Account>();
     const remote = new Map<string, EnvelopeRecipient>();
     const dropped: string[] = [];
@@ -82,6 +99,7 @@ export class Delivery {
         recipients: [...remote.values()].map((r) => ({ address: r.address, orcpt: r.orcpt ?? null, notify: r.notify ?? null })),
       });
       queueId = entry.id;
+      this.deps.onQueued?.();
     }
 
     if (accounts.size) {

@@ -271,6 +271,59 @@ export interface QueueRecipient {
   attempts: number;
   nextAttempt: number;
   lastError: string | null;
+  /** Time of the last delivery attempt (ms), or null. */
+  lastAttempt: number | null;
+  /** RFC 3463 status of the last result ("4.4.1", "5.1.1", "2.0.0"), or null. */
+  statusCode: string | null;
+  /** The host that gave the last result ("mx.example.net [192.0.2.1]"), or null. */
+  remoteMta: string | null;
+  /** TLS of the last attempt, or null for plaintext / no connection. */
+  tls: QueueTlsInfo | null;
+  /** A DSN still to be sent for this recipient (RFC 3464 Action), or null. */
+  dsnPending: 'failed' | 'delayed' | 'relayed' | null;
+  /** A delay DSN was already generated. */
+  delayNotified: boolean;
+}
+
+export interface QueueTlsInfo {
+  version: string;
+  cipher: string;
+  /** The peer certificate chained to a trusted CA and matched the host name. */
+  verified: boolean;
+}
+
+/** One recipient's outcome of a delivery attempt. */
+export interface QueueResult {
+  recipientId: number;
+  status: 'delivered' | 'failed' | 'queued';
+  /** When status is 'queued': the next attempt time (ms). */
+  nextAttempt?: number;
+  statusCode: string;
+  /** The remote reply or our own diagnostic. */
+  diagnostic: string;
+  remoteMta: string | null;
+  tls: QueueTlsInfo | null;
+  dsnPending: 'failed' | 'delayed' | 'relayed' | null;
+}
+
+/** A recipient due for delivery, with what routing needs. */
+export interface DueRecipient {
+  queueId: string;
+  recipientId: number;
+  address: string;
+  sender: string;
+  created: number;
+}
+
+/** Per-sender-domain relay routing (`postern relay ...`). */
+export interface RelayRoute {
+  domain: string;
+  /** "host:port", or null when only credentials or an exclusion are set. */
+  host: string | null;
+  username: string | null;
+  password: string | null;
+  /** Mail from this domain is delivered directly even when [delivery] relay is set. */
+  excluded: boolean;
 }
 
 export interface QueueEntry {
@@ -286,6 +339,18 @@ export interface QueueEntry {
   smtputf8: boolean;
   body8bit: boolean;
   recipients: QueueRecipient[];
+  /** Recent attempts, oldest first (for `postern queue show`). */
+  attempts?: QueueAttempt[];
+}
+
+export interface QueueAttempt {
+  at: number;
+  recipientId: number;
+  status: string;
+  statusCode: string;
+  diagnostic: string;
+  remoteMta: string | null;
+  tls: QueueTlsInfo | null;
 }
 
 export interface NewQueueEntry {
@@ -305,9 +370,42 @@ export interface QueueRepo {
   /** Durable on return (committed with fsync); the blob must already be durable. */
   enqueue(entry: NewQueueEntry): Promise<QueueEntry>;
   list(): Promise<QueueEntry[]>;
-  get(id: string): Promise<QueueEntry | null>;
+  /** With `withAttempts` (default true) the attempt history is included. */
+  get(id: string, withAttempts?: boolean): Promise<QueueEntry | null>;
   prefix(id: string): Promise<Buffer>;
   delete(id: string): Promise<boolean>;
+
+  // --- the queue runner (core/queue.ts). Leases keep two runners (or two passes) from sending one recipient
+  // twice at once; a lease is ephemeral: the runner clears all leases at start (one runner per data dir).
+  /** Queued recipients with next_attempt <= now and no live lease, oldest entries first. */
+  due(now: number, limit: number): Promise<DueRecipient[]>;
+  /** Leases recipients until `until`; returns the ids actually leased (skips ones leased meanwhile). */
+  lease(recipientIds: number[], now: number, until: number): Promise<number[]>;
+  clearLeases(): Promise<void>;
+  /** Records an attempt's outcome per recipient (and its history), releasing the leases, in one transaction. */
+  recordResults(queueId: string, results: QueueResult[], at: number): Promise<void>;
+  /** The earliest next_attempt of a queued recipient, or null when nothing is queued. */
+  nextDue(): Promise<number | null>;
+  /** Queued recipients of entries created before `createdBefore`, not yet delay-notified. */
+  delayed(createdBefore: number, limit: number): Promise<DueRecipient[]>;
+  /** Marks recipients delay-notified; `dsn` says whether a delay DSN is to be sent for them. */
+  markDelayNotified(recipientIds: number[], dsn: boolean): Promise<void>;
+  /** Ids of entries with recipients whose DSN is pending. */
+  withPendingDsn(limit: number): Promise<string[]>;
+  /** Clears the pending DSN of these recipients (the DSN is durable). */
+  dsnDone(recipientIds: number[]): Promise<void>;
+  /** Deletes the entry if every recipient is delivered or failed and no DSN is pending. */
+  deleteIfComplete(id: string): Promise<boolean>;
+  /** Hold / release: queued <-> held. Returns the number of recipients changed. */
+  hold(id: string): Promise<number>;
+  release(id: string, now: number): Promise<number>;
+  /** Makes queued recipients (of one entry, or all) due now. Returns how many. */
+  retryNow(id: string | null, now: number): Promise<number>;
+
+  // Relay routes per sender domain.
+  relayRoutes(): Promise<RelayRoute[]>;
+  relayRoute(domain: string): Promise<RelayRoute | null>;
+  setRelayRoute(domain: string, change: Partial<Omit<RelayRoute, 'domain'>>): Promise<RelayRoute>;
 }
 
 export interface BlobStore {
