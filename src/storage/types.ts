@@ -419,11 +419,34 @@ export interface BlobStore {
   delete(id: string): Promise<void>;
 }
 
+/** A client address refused at connection time (brute-force protection, `postern ban`). */
+export interface Ban {
+  /** Canonical IP address text. */
+  ip: string;
+  /** Milliseconds since the epoch. */
+  created: number;
+  /** The ban lapses at this instant (ms). */
+  until: number;
+  /** Why: "auth failures (10 in 10m)", "manual". */
+  reason: string;
+}
+
+export interface BanRepo {
+  /** Adds or replaces (extends or shortens) the ban of `ban.ip`. */
+  put(ban: Ban): Promise<void>;
+  delete(ip: string): Promise<boolean>;
+  /** Bans still in force at `now`, by IP. */
+  active(now: number): Promise<Ban[]>;
+  /** Removes bans that lapsed before `now`; returns how many. */
+  purge(now: number): Promise<number>;
+}
+
 export interface Store {
   directory: DirectoryRepo;
   mailboxes: MailboxRepo;
   messages: MessageRepo;
   queue: QueueRepo;
+  bans: BanRepo;
   blobs: BlobStore;
   /** Blob ids no message or queue entry references any more (for garbage collection). */
   orphanBlobs(limit: number): Promise<string[]>;

@@ -45,4 +45,8 @@ export const Reply = {
   tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later'),
   tooManyConnectionsFromIp: r(421, '4.7.0', 'Too many connections from your address, try again later'),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later'),
+  // Content filters (RFC 3463 3.8: X.7.1 "delivery not authorized, message refused").
+  spamRejected: r(550, '5.7.1', 'Message refused: classified as spam'),
+  spamDeferred: r(451, '4.7.1', 'Message deferred by the spam filter; please try again later'),
+  virusFound: r(554, '5.7.1', 'Message refused: it contains malware'),
 } as const;

@@ -145,6 +145,16 @@ const MIGRATIONS: string[] = [
     excluded INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
   `,
+  // 4: brute-force bans (core/bans.ts, `postern ban`): kept across restarts, lapsed rows purged.
+  `
+  CREATE TABLE bans (
+    ip TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    until INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX bans_until ON bans(until);
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -16,6 +16,7 @@ import { SqliteDirectory } from './directory.js';
 import { SqliteMailboxes } from './mailboxes.js';
 import { SqliteMessages } from './messages.js';
 import { SqliteQueue } from './queue.js';
+import { SqliteBans } from './bans.js';
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
@@ -24,6 +25,7 @@ export class SqliteStore implements Store {
   readonly mailboxes: SqliteMailboxes;
   readonly messages: SqliteMessages;
   readonly queue: SqliteQueue;
+  readonly bans: SqliteBans;
 
   constructor(opts: { dataDir: string; now?: () => number }) {
     mkdirSync(opts.dataDir, { recursive: true });
@@ -39,6 +41,7 @@ export class SqliteStore implements Store {
     this.mailboxes = new SqliteMailboxes(this.db);
     this.messages = new SqliteMessages(this.db);
     this.queue = new SqliteQueue(this.db, now);
+    this.bans = new SqliteBans(this.db);
   }
 
   async orphanBlobs(limit: number): Promise<string[]> {
