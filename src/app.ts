@@ -13,6 +13,7 @@ import type { QueueRunner } from './core/queue.js';
 import { createQueueRunner, dkimSigner, queueSettings } from './app-outbound.js';
 import { ChangeBus } from './core/changes.js';
 import { AuthLimiter } from './core/auth-limiter.js';
+import { SpamLearner } from './core/inbound/spam-learning.js';
 import { TlsManager } from './net/tls.js';
 import { Listener, type ProtocolHandler } from './net/listener.js';
 import { SmtpService, type SmtpRole, type SmtpSettings } from './protocols/smtp/server.js';
@@ -34,6 +35,8 @@ export class App {
   readonly queueRunner: QueueRunner;
   readonly changes = new ChangeBus();
   readonly authLimiter: AuthLimiter;
+  /** Rspamd training from IMAP moves into/out of Junk ([spam] rspamd_controller). */
+  readonly spamLearner: SpamLearner | null;
   readonly tls: TlsManager;
   private readonly smtp = new Map<ListenerName, SmtpService>();
   private readonly listeners: Listener[] = [];
@@ -57,6 +60,11 @@ export class App {
     });
     this.queueRunner = createQueueRunner(settings, { store: this.store, delivery: this.delivery, log });
     this.authLimiter = new AuthLimiter({ baseDelayMs: settings.accounts.authFailureDelayMs, maxDelayMs: settings.accounts.authFailureDelayMaxMs });
+    const sp = settings.spam;
+    this.spamLearner = sp.rspamdController
+      ? new SpamLearner({ controller: sp.rspamdController, password: sp.rspamdPassword, timeoutMs: sp.timeoutMs }, { mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, log })
+      : null;
+    this.spamLearner?.subscribe(this.changes);
     this.tls = new TlsManager(settings.tls, { hostname: settings.hostname, dataDir: settings.dataDir, log });
   }
 
@@ -172,6 +180,7 @@ export class App {
   /** Graceful stop: no new connections; sessions get up to graceMs to finish; then everything closes. */
   async stop(graceMs = 10_000): Promise<void> {
     this.tls.stop();
+    this.spamLearner?.stop();
     await Promise.all(this.listeners.map((l) => l.stopAccepting()));
     await Promise.all([...this.smtp.values()].map((s) => s.close(graceMs)));
     await Promise.all([...this.pop3.values()].map((s) => s.close(graceMs)));

@@ -47,6 +47,10 @@ export interface Settings {
   };
   imap: { maxLineLength: number; maxLiteralSize: number; authIdleTimeoutMs: number; maxConnectionsPerAccount: number; maxCommandsPerSecond: number };
   accounts: { recipientDelimiter: string; defaultQuota: number; authFailureDelayMs: number; authFailureDelayMaxMs: number };
+  /** [spam]: Rspamd URLs (null = not used), built-in scorer threshold. */
+  spam: { rspamd: string | null; rspamdController: string | null; rspamdPassword: string | null; timeoutMs: number; threshold: number };
+  /** [virus]: clamd address (null = no scan). */
+  virus: { clamd: string | null; failOpen: boolean; timeoutMs: number };
   dns: { servers: string[] };
   delivery: DeliverySettings;
   queue: { lifetimeMs: number; delayWarningMs: number; retryBaseMs: number; retryMaxMs: number; pollIntervalMs: number };
@@ -314,6 +318,18 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       defaultQuota: field('accounts.default_quota', () => parseSize(c.accounts.default_quota)),
       authFailureDelayMs: field('accounts.auth_failure_delay', () => parseDuration(c.accounts.auth_failure_delay)),
       authFailureDelayMaxMs: field('accounts.auth_failure_delay_max', () => parseDuration(c.accounts.auth_failure_delay_max)),
+    },
+    spam: {
+      rspamd: c.spam.rspamd ? c.spam.rspamd.replace(/\/$/, '') : null,
+      rspamdController: c.spam.rspamd_controller ? c.spam.rspamd_controller.replace(/\/$/, '') : null,
+      rspamdPassword: c.spam.rspamd_password || null,
+      timeoutMs: field('spam.timeout', () => parseDuration(c.spam.timeout)),
+      threshold: c.spam.threshold,
+    },
+    virus: {
+      clamd: c.virus.clamd || null,
+      failOpen: c.virus.fail_open,
+      timeoutMs: field('virus.timeout', () => parseDuration(c.virus.timeout)),
     },
     dns: { servers: c.dns.servers },
     delivery: {

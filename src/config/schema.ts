@@ -109,6 +109,44 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Accounts, aliases and authentication.'),
+  spam: z
+    .strictObject({
+      rspamd: z
+        .string()
+        .regex(/^$|^https?:\/\/[^\s/]+\/?$/, 'expected "http://127.0.0.1:11333"')
+        .default('')
+        .describe(
+          'URL of an Rspamd normal worker, e.g. "http://127.0.0.1:11333": each message received on port 25 is checked with POST /checkv2 and Rspamd\'s action applies: reject -> 550 5.7.1, soft reject and greylist -> 451 4.7.1, add header / rewrite subject -> X-Spam headers and delivery to Junk, no action -> delivered. If Rspamd cannot be reached the built-in scorer decides instead. Empty: the built-in scorer only.',
+        ),
+      rspamd_controller: z
+        .string()
+        .regex(/^$|^https?:\/\/[^\s/]+\/?$/, 'expected "http://127.0.0.1:11334"')
+        .default('')
+        .describe('URL of the Rspamd controller worker, e.g. "http://127.0.0.1:11334": a message a user moves or copies into Junk over IMAP is learned as spam (/learnspam), one moved out of Junk (except to Trash) as ham (/learnham). Rspamd needs Redis for its statistics. Empty: no learning.'),
+      rspamd_password: z.string().default('').describe('Password for the Rspamd controller (its `password` or `enable_password`); empty when the controller trusts this host (secure_ip).'),
+      timeout: duration.default('20s').describe('Time allowed for one Rspamd check or learn request.'),
+      threshold: z
+        .number()
+        .default(5)
+        .describe('Built-in scorer (used without Rspamd): a message whose score reaches this is delivered to Junk. The score adds points for missing Date or Message-ID, a bad From, SPF/DKIM/DMARC failures, DNSBL listings and the GTUBE test string; passes subtract.'),
+    })
+    .prefault({})
+    .describe('Spam filtering of mail received on port 25 (needs [protection] enabled).'),
+  virus: z
+    .strictObject({
+      clamd: z
+        .string()
+        .regex(/^$|^unix:\/\S+$|^\/\S+$|^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "unix:/run/clamav/clamd.ctl" or "127.0.0.1:3310"')
+        .default('')
+        .describe('clamd to scan every message received on port 25 with (INSTREAM): "unix:/run/clamav/clamd.ctl" or "127.0.0.1:3310". An infected message is refused with 554 5.7.1 and the signature name logged. clamd\'s StreamMaxLength must be at least [smtp] max_message_size. Empty: no virus scan.'),
+      fail_open: z
+        .boolean()
+        .default(false)
+        .describe('When clamd cannot be reached or fails: false (default) answers 451 4.7.1 so the sender retries later; true accepts the message unscanned.'),
+      timeout: duration.default('60s').describe('Time allowed for one scan.'),
+    })
+    .prefault({})
+    .describe('Virus scanning of mail received on port 25 with ClamAV (needs [protection] enabled).'),
   dns: z
     .strictObject({
       servers: z.array(hostPort.or(z.string().regex(/^[0-9a-fA-F:.]+$/))).default([]).describe('DNS servers as "host:port"; empty = the system resolver.'),
