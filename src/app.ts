@@ -17,6 +17,9 @@ import { SpamLearner } from './core/inbound/spam-learning.js';
 import { TlsManager } from './net/tls.js';
 import { Listener, type ProtocolHandler } from './net/listener.js';
 import { SmtpService, type SmtpRole, type SmtpSettings } from './protocols/smtp/server.js';
+import { buildInboundPipeline, type InboundSetup } from './core/inbound/index.js';
+import { createDnsLookup } from './lib/dns/mailauth-resolver.js';
+import { SqliteGreylist } from './storage/sqlite/protection.js';
 import { Pop3Service, MaildropLocks, type Pop3Settings } from './protocols/pop3/server.js';
 import { ImapService, AccountConnections, type ImapSettings } from './protocols/imap/server.js';
 
@@ -97,7 +100,8 @@ export class App {
         this.log.warn({ listener: name }, `listener "${name}" is enabled but this version does not serve it yet; not bound`);
         continue;
       }
-      const handler: ProtocolHandler = new SmtpService(role, this.smtpSettings(l), { directory: this.directory, delivery: this.delivery, authLimiter: this.authLimiter, tls: this.tls, log: this.log });
+      const inbound = role === 'smtp' ? this.inboundSetup() : { pipeline: null, screen: null };
+      const handler: ProtocolHandler = new SmtpService(role, this.smtpSettings(l), { directory: this.directory, delivery: this.delivery, authLimiter: this.authLimiter, tls: this.tls, log: this.log, inbound: inbound.pipeline, screen: inbound.screen });
       this.smtp.set(name, handler as SmtpService);
       const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler });
       try {
@@ -150,6 +154,17 @@ export class App {
       throw err;
     }
     this.listeners.push(listener);
+  }
+
+  /** Port 25 inbound checks ([protection]); built once, on the first smtp listener. Changes need a restart. */
+  private inbound: InboundSetup | null = null;
+  private inboundSetup(): InboundSetup {
+    this.inbound ??= buildInboundPipeline(this.settings, {
+      log: this.log,
+      lookup: createDnsLookup({ servers: this.settings.dns.servers }),
+      greylist: new SqliteGreylist(this.store.db),
+    });
+    return this.inbound;
   }
 
   /** Bound addresses per listener (tests start with port 0). */

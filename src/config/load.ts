@@ -52,8 +52,33 @@ export interface Settings {
   /** [virus]: clamd address (null = no scan). */
   virus: { clamd: string | null; failOpen: boolean; timeoutMs: number };
   dns: { servers: string[] };
+  protection: ProtectionSettings;
   delivery: DeliverySettings;
   queue: { lifetimeMs: number; delayWarningMs: number; retryBaseMs: number; retryMaxMs: number; pollIntervalMs: number };
+}
+
+/** [protection]: inbound checks on port 25 and brute-force bans. Durations in ms. */
+export interface ProtectionSettings {
+  enabled: boolean;
+  greylisting: boolean;
+  greylistDelayMs: number;
+  greylistAutoAllowMs: number;
+  greylistAllowDomains: string[];
+  pregreetWaitMs: number;
+  pregreetRememberMs: number;
+  pipeliningCheck: boolean;
+  heloChecks: boolean;
+  dnsbl: string[];
+  dnsblThreshold: number;
+  dnsblCacheMs: number;
+  arcTrustedSealers: string[];
+  banAfterFailures: number;
+  banWindowMs: number;
+  banTimeMs: number;
+  banExempt: string[];
+  rateLimitMessagesPerMinute: number;
+  rateLimitConnectionsPerMinute: number;
+  rateLimitRecipientsPerMinute: number;
 }
 
 /** A relay (smarthost): implicit TLS on 465 (smtps) or STARTTLS required (smtp+starttls). */
@@ -332,6 +357,28 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       timeoutMs: field('virus.timeout', () => parseDuration(c.virus.timeout)),
     },
     dns: { servers: c.dns.servers },
+    protection: {
+      enabled: c.protection.enabled,
+      greylisting: c.protection.greylisting,
+      greylistDelayMs: field('protection.greylist_delay', () => parseDuration(c.protection.greylist_delay)),
+      greylistAutoAllowMs: field('protection.greylist_auto_allow', () => parseDuration(c.protection.greylist_auto_allow)),
+      greylistAllowDomains: c.protection.greylist_allow_domains.map((d) => d.toLowerCase()),
+      pregreetWaitMs: field('protection.pregreet_wait', () => parseDuration(c.protection.pregreet_wait)),
+      pregreetRememberMs: field('protection.pregreet_remember', () => parseDuration(c.protection.pregreet_remember)),
+      pipeliningCheck: c.protection.pipelining_check,
+      heloChecks: c.protection.helo_checks,
+      dnsbl: c.protection.dnsbl,
+      dnsblThreshold: c.protection.dnsbl_threshold,
+      dnsblCacheMs: field('protection.dnsbl_cache_time', () => parseDuration(c.protection.dnsbl_cache_time)),
+      arcTrustedSealers: c.protection.arc_trusted_sealers.map((d) => d.toLowerCase()),
+      banAfterFailures: c.protection.ban_after_failures,
+      banWindowMs: field('protection.ban_window', () => parseDuration(c.protection.ban_window)),
+      banTimeMs: field('protection.ban_time', () => parseDuration(c.protection.ban_time)),
+      banExempt: field('protection.ban_exempt', () => (parseCidrList(c.protection.ban_exempt), c.protection.ban_exempt)),
+      rateLimitMessagesPerMinute: c.protection.rate_limit_messages_per_minute,
+      rateLimitConnectionsPerMinute: c.protection.rate_limit_connections_per_minute,
+      rateLimitRecipientsPerMinute: c.protection.rate_limit_recipients_per_minute,
+    },
     delivery: {
       relay: field('delivery.relay', () => resolveRelay(c.delivery.relay, c.delivery.relay_credentials_file ? rel(c.delivery.relay_credentials_file) : null)),
       relayCaFile: c.delivery.relay_ca_file ? rel(c.delivery.relay_ca_file) : null,

@@ -153,6 +153,79 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('DNS resolution.'),
+  protection: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe('Inbound protection on port 25 (sender authentication, DNSBL, pregreet, HELO checks, greylisting, rate limits, and the spam and virus filters). false gives a plain MTA with no filters at all (for testing).'),
+      greylisting: z
+        .boolean()
+        .default(true)
+        .describe('Greylisting (RFC 6647): the first message for a (client /24 or /64 network, sender, recipient) triplet gets 451 4.7.1 until greylist_delay has passed; a network that retried once is allowed for greylist_auto_allow.'),
+      greylist_delay: duration.default('5m').describe('How long a new triplet is deferred before a retry is accepted.'),
+      greylist_auto_allow: duration
+        .default('35d')
+        .describe('After a triplet passed, the client network skips greylisting for this long (renewed with each accepted message).'),
+      greylist_allow_domains: z
+        .array(z.string())
+        .default([])
+        .describe('Sender domains never greylisted when the message passes SPF and DKIM for that domain (decided at the end of DATA, since DKIM needs the message).'),
+      pregreet_wait: duration
+        .default('2s')
+        .describe('How long a client not yet known waits for the 220 banner; one that talks first is refused (pregreet, postscreen\'s test). Clients that passed are remembered for pregreet_remember and get the banner at once.'),
+      pregreet_remember: duration.default('24h').describe('How long a client that waited for the banner is remembered as passed.'),
+      pipelining_check: z
+        .boolean()
+        .default(true)
+        .describe('Refuse (554 5.5.1) a client that sends further commands before the EHLO/HELO reply could have reached it (RFC 2920 3.1); best effort, see docs/protection.md.'),
+      helo_checks: z
+        .boolean()
+        .default(true)
+        .describe('Refuse a HELO/EHLO that names our own host name, or an IP address literal other than the client\'s.'),
+      dnsbl: z
+        .array(z.string().regex(/^[A-Za-z0-9.-]+(=[0-9.]+)?(\*-?\d+)?$/, 'expected "zone", "zone*weight" or "zone=127.0.0.2*weight"'))
+        .default(['zen.spamhaus.org*2', 'bl.spamcop.net'])
+        .describe('DNS block and allow lists (RFC 5782) queried for each new client: "zone", "zone*weight" (weight default 1), or "zone=127.0.0.2*weight" to count only that answer. Negative weights make allow lists (DNSWL). The sum of the weights of the lists that list the client is compared with dnsbl_threshold.'),
+      dnsbl_threshold: z.number().int().default(2).describe('A client whose DNSBL score reaches this is refused at connect (554 5.7.1).'),
+      dnsbl_cache_time: duration.default('10m').describe('How long a client\'s DNSBL score is cached.'),
+      arc_trusted_sealers: z
+        .array(z.string())
+        .default([])
+        .describe('Domains (ARC-Seal d=) whose valid ARC chains (RFC 8617) may override a DMARC or SPF failure: mailing lists and forwarders you trust to have authenticated the original message.'),
+      ban_after_failures: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(10)
+        .describe('Authentication failures (SMTP AUTH, IMAP, POP3) from one IP address within ban_window that ban it from every listener (Fail2Ban\'s job). 0 disables automatic bans.'),
+      ban_window: duration.default('10m').describe('The period over which authentication failures are counted.'),
+      ban_time: duration.default('1h').describe('How long an address stays banned (bans survive restarts; `postern ban list|add|del`).'),
+      ban_exempt: z
+        .array(z.string())
+        .default(['127.0.0.0/8', '::1/128'])
+        .describe('Networks (CIDR) that are never banned, whatever their failures.'),
+      rate_limit_messages_per_minute: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(60)
+        .describe('Messages (MAIL FROM) per minute from one client IP address on port 25; more get 450 4.7.1. 0 = no limit.'),
+      rate_limit_connections_per_minute: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(60)
+        .describe('Connections per minute from one client IP address on port 25; more get 421 4.7.0. 0 = no limit.'),
+      rate_limit_recipients_per_minute: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(300)
+        .describe('Recipients (RCPT TO) per minute from one client IP address on port 25; more get 452 4.5.3. 0 = no limit.'),
+    })
+    .prefault({})
+    .describe('Inbound protection on port 25 (what postscreen, Postgrey, policyd-spf, OpenDKIM, OpenDMARC and Fail2Ban do). See docs/protection.md.'),
   delivery: z
     .strictObject({
       relay: z

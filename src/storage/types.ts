@@ -441,6 +441,17 @@ export interface BanRepo {
   purge(now: number): Promise<number>;
 }
 
+/** Greylisting state (RFC 6647; core/inbound/greylist.ts): triplets and auto-allowed client networks. */
+export interface GreylistRepo {
+  /** When the triplet was first seen; a new triplet is recorded with `now` (isNew true). */
+  touch(triplet: string, now: number): Promise<{ firstSeen: number; isNew: boolean }>;
+  /** Until when (ms) the client network skips greylisting; 0 when it does not. */
+  allowedUntil(network: string): Promise<number>;
+  allowNetwork(network: string, until: number): Promise<void>;
+  /** Forgets triplets first seen before `tripletsBefore` and networks whose allowance ended before `now`. */
+  purge(tripletsBefore: number, now: number): Promise<number>;
+}
+
 export interface Store {
   directory: DirectoryRepo;
   mailboxes: MailboxRepo;

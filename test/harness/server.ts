@@ -94,11 +94,14 @@ export class TestServer {
     // its own [dns], point DNS at a closed loopback port so every lookup fails fast and locally.
     const custom = `${opts.smtpToml ?? ''}${opts.extraToml ?? ''}`;
     const dns = custom.includes('[dns]') ? '' : `[dns]\nservers = ["127.0.0.1:${await freePort()}"]\n`;
+    // Inbound protection (greylisting, pregreet wait, DNSBL ...) is on by default in Postern; tests that are not
+    // about it get a plain MTA unless they bring their own [protection].
+    const protection = custom.includes('[protection]') ? '' : `[protection]\nenabled = false\n`;
     const toml = `hostname = "mx.postern.test"
 data_dir = "${path.join(dir, 'data')}"
 [log]
 level = "debug"
-${listeners}${dns}[accounts]
+${listeners}${dns}${protection}[accounts]
 auth_failure_delay = "100ms"
 auth_failure_delay_max = "400ms"
 ${opts.smtpToml ?? ''}

@@ -45,6 +45,24 @@ export const Reply = {
   tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later'),
   tooManyConnectionsFromIp: r(421, '4.7.0', 'Too many connections from your address, try again later'),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later'),
+  // Inbound protection on port 25 (core/inbound/*).
+  /** A filter failed (DNS down, daemon down, time budget): try later rather than accept unchecked. */
+  inboundTempFail: r(451, '4.7.1', 'Temporary failure in inbound checks, please try again later'),
+  /** RFC 5782 / RFC 5321 3.1: 554 in place of the greeting. */
+  dnsblListed: (ip: string, zones: string) => new SmtpError(554, '5.7.1', `Service unavailable; client [${ip}] blocked using ${zones}`),
+  heloOwnName: r(550, '5.7.1', 'HELO/EHLO rejected: that is my own name'),
+  heloWrongLiteral: r(550, '5.7.1', 'HELO/EHLO rejected: address literal does not match your IP address'),
+  /** RFC 2920 3.1: EHLO must be the last command of a group; a client that does not wait for its reply is not an MTA. */
+  pipelinedBeforeGreeting: r(554, '5.5.1', 'Protocol error: command sent before the EHLO/HELO reply'),
+  /** RFC 6647 2.1: greylisting answers with a temporary failure. */
+  greylisted: r(451, '4.7.1', 'Greylisted, please try again later'),
+  rateConnections: r(421, '4.7.0', 'Too many connections per minute from your address, try again later'),
+  rateMessages: r(450, '4.7.1', 'Too many messages per minute from your address, try again later'),
+  rateRecipients: r(452, '4.5.3', 'Too many recipients per minute from your address, try again later'),
+  /** RFC 7489 6.6.3 / 7.1: DMARC p=reject. */
+  dmarcReject: (domain: string) => new SmtpError(550, '5.7.1', `Message rejected: DMARC policy of ${domain} says reject`),
+  /** RFC 7208 8.4 / RFC 7372 3.2: X.7.23 SPF validation failed. */
+  spfFail: (domain: string) => new SmtpError(550, '5.7.23', `Message rejected: SPF of ${domain} does not permit your address`),
   // Content filters (RFC 3463 3.8: X.7.1 "delivery not authorized, message refused").
   spamRejected: r(550, '5.7.1', 'Message refused: classified as spam'),
   spamDeferred: r(451, '4.7.1', 'Message deferred by the spam filter; please try again later'),

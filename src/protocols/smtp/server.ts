@@ -5,7 +5,8 @@
  *   submission (587)   STARTTLS required before AUTH and MAIL (530 5.7.0); AUTH required.
  *
  * What smtp-server does not do the way we need, and how we change it (PosternConnection below):
- *   - its fixed 100 ms early-talker wait becomes [smtp] banner_delay;
+ *   - its fixed 100 ms early-talker wait becomes [smtp] banner_delay, or on port 25 with protection the screen's
+ *     per-client delay (pregreet_wait for unknown clients, none for known ones), plus a pipelining check;
  *   - replies carry OUR enhanced status code (the message begins with it), not its per-code default;
  *   - on 587, AUTH and MAIL before TLS answer 530 5.7.0 (it says 538 / "authentication required");
  *   - a session that collects too many 4xx/5xx replies is closed with 421.
@@ -30,6 +31,7 @@ import type { Account } from '../../storage/types.js';
 import { parseAddress } from '../../lib/address.js';
 import { Reply, SmtpError } from './replies.js';
 import type { InboundPipeline, SessionInfo } from '../../core/inbound/pipeline.js';
+import type { ClientScreen } from '../../core/inbound/pregreet.js';
 import { receivedHeader } from './received.js';
 
 export type SmtpRole = 'smtp' | 'submissions' | 'submission';
@@ -54,6 +56,8 @@ export interface SmtpDeps {
   log: Logger;
   /** Inbound checks for the transfer listener (port 25); absent = none (submission, or protection off). */
   inbound?: InboundPipeline | null;
+  /** Port 25 client screening (core/inbound/pregreet.ts): per-client banner delay, pipelining check; absent = [smtp] banner_delay. */
+  screen?: ClientScreen | null;
 }
 
 interface SessionUser {
@@ -67,21 +71,26 @@ const JUNK_COMMAND_LIMIT = 100;
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
 /** Builds the connection class for one listener: smtp-server's SMTPConnection with our policies. */
-function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings, getInbound: () => InboundPipeline | null | undefined) {
+function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings, getInbound: () => InboundPipeline | null | undefined, getScreen: () => ClientScreen | null | undefined = () => null) {
   // smtp-server's connection internals are untyped JavaScript; we override documented-in-source methods.
   const Base = SMTPConnection as unknown as new (...args: unknown[]) => Record<string, any>;
   return class PosternConnection extends Base {
     _errors = 0;
     _junk = 0;
+    /** An EHLO/HELO is being answered: a command dispatched before the next event-loop turn was pipelined. */
+    _heloPending = false;
 
     init(): void {
+      const screen = role === 'smtp' ? getScreen() : null;
+      const delay = screen ? screen.bannerDelayMs(this.remoteAddress) : getSettings().bannerDelayMs;
       this._setListeners(() => {
-        const t = setTimeout(() => this.connectionReady(), getSettings().bannerDelayMs);
+        const t = setTimeout(() => this.connectionReady(), delay);
         t.unref();
       });
     }
 
     send(code: number, data?: unknown, context?: unknown): void {
+      if (this._heloPending) setImmediate(() => (this._heloPending = false));
       if (code === 250 && typeof data === 'string' && data.startsWith(QUEUED)) this._junk = 0; // a delivered message resets the flood counter
       if (code >= 400 && code !== 421 && code !== 535) {
         this._errors++;
@@ -126,6 +135,18 @@ function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings, getInb
     _onCommand(command: Buffer, callback: () => void): void {
       // Postfix's smtpd_junk_command_limit: NOOP/RSET/VRFY/HELP/ETRN loops are a flood, not a session.
       const verb = command.toString('latin1', 0, 5).trim().toUpperCase();
+      const screen = role === 'smtp' && !this.session.user ? getScreen() : null;
+      if (screen && !this._upgrading) {
+        // Early talker: smtp-server answers 421 and closes; the screen forgets the client's pass.
+        if (!this._ready) screen.violation(this.remoteAddress, 'pregreet', this.id);
+        else if (this._heloPending && screen.pipeliningCheck) {
+          screen.violation(this.remoteAddress, 'pipelining', this.id);
+          const e = Reply.pipelinedBeforeGreeting();
+          super.send(e.code, e.message, false);
+          this.close();
+          return void setImmediate(callback);
+        } else if (verb === 'EHLO' || verb === 'HELO') this._heloPending = true;
+      }
       if (JUNK_COMMANDS.has(verb) && ++this._junk > JUNK_COMMAND_LIMIT) {
         const e = Reply.tooManyCommands();
         super.send(e.code, e.message, false);
@@ -154,7 +175,7 @@ export class SmtpService implements ProtocolHandler {
     private settings: SmtpSettings,
     private readonly deps: SmtpDeps,
   ) {
-    this.Connection = connectionClass(role, () => this.settings, () => this.deps.inbound);
+    this.Connection = connectionClass(role, () => this.settings, () => this.deps.inbound, () => this.deps.screen);
     const submission = role !== 'smtp';
     const tlsOpts = deps.tls.defaultOptions();
     const options: SMTPServerOptions = {

@@ -155,6 +155,19 @@ const MIGRATIONS: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX bans_until ON bans(until);
   `,
+  // 5: greylisting (core/inbound/greylist.ts, RFC 6647): triplets "network|sender|recipient" and client
+  // networks allowed after they passed once.
+  `
+  CREATE TABLE greylist_triplets (
+    triplet TEXT PRIMARY KEY,
+    first_seen INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX greylist_triplets_seen ON greylist_triplets(first_seen);
+  CREATE TABLE greylist_networks (
+    network TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export function migrate(db: Database.Database): void {
