@@ -13,7 +13,9 @@ import type { QueueRunner } from './core/queue.js';
 import { createQueueRunner, dkimSigner, queueSettings } from './app-outbound.js';
 import { ChangeBus } from './core/changes.js';
 import { AuthLimiter } from './core/auth-limiter.js';
+import { BanList, type BanSettings } from './core/bans.js';
 import { SpamLearner } from './core/inbound/spam-learning.js';
+import { parseCidrList } from './net/cidr.js';
 import { TlsManager } from './net/tls.js';
 import { Listener, type ProtocolHandler } from './net/listener.js';
 import { SmtpService, type SmtpRole, type SmtpSettings } from './protocols/smtp/server.js';
@@ -38,8 +40,11 @@ export class App {
   readonly queueRunner: QueueRunner;
   readonly changes = new ChangeBus();
   readonly authLimiter: AuthLimiter;
+  /** Brute-force bans: fed by authLimiter failures, consulted by every listener's admission check. */
+  readonly bans: BanList;
   /** Rspamd training from IMAP moves into/out of Junk ([spam] rspamd_controller). */
   readonly spamLearner: SpamLearner | null;
+  private readonly admit = (ip: string) => this.bans.admit(ip);
   readonly tls: TlsManager;
   private readonly smtp = new Map<ListenerName, SmtpService>();
   private readonly listeners: Listener[] = [];
@@ -62,7 +67,8 @@ export class App {
       signer: dkimSigner(settings), onQueued: () => this.queueRunner.kick(),
     });
     this.queueRunner = createQueueRunner(settings, { store: this.store, delivery: this.delivery, log });
-    this.authLimiter = new AuthLimiter({ baseDelayMs: settings.accounts.authFailureDelayMs, maxDelayMs: settings.accounts.authFailureDelayMaxMs });
+    this.bans = new BanList(banSettings(settings), { repo: this.store.bans, log });
+    this.authLimiter = new AuthLimiter({ baseDelayMs: settings.accounts.authFailureDelayMs, maxDelayMs: settings.accounts.authFailureDelayMaxMs, onFailure: (ip) => this.bans.onFailure(ip) });
     const sp = settings.spam;
     this.spamLearner = sp.rspamdController
       ? new SpamLearner({ controller: sp.rspamdController, password: sp.rspamdPassword, timeoutMs: sp.timeoutMs }, { mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, log })
@@ -74,6 +80,7 @@ export class App {
   static async create(settings: Settings, log: Logger): Promise<App> {
     const app = new App(settings, log);
     await app.tls.init();
+    await app.bans.start();
     await app.store.blobs.cleanTemp();
     return app;
   }
@@ -103,7 +110,7 @@ export class App {
       const inbound = role === 'smtp' ? this.inboundSetup() : { pipeline: null, screen: null };
       const handler: ProtocolHandler = new SmtpService(role, this.smtpSettings(l), { directory: this.directory, delivery: this.delivery, authLimiter: this.authLimiter, tls: this.tls, log: this.log, inbound: inbound.pipeline, screen: inbound.screen });
       this.smtp.set(name, handler as SmtpService);
-      const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler });
+      const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler });
       try {
         await listener.start();
       } catch (err) {
@@ -128,7 +135,7 @@ export class App {
     const deps = { directory: this.directory, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, locks: this.pop3Locks, log: this.log };
     const service = new Pop3Service(this.pop3Settings(name, l), deps);
     this.pop3.set(name, service);
-    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler: service });
+    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler: service });
     try {
       await listener.start();
     } catch (err) {
@@ -146,7 +153,7 @@ export class App {
     const deps = { directory: this.directory, ingest: this.ingest, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, log: this.log, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs };
     const service = new ImapService(name === 'imaps' ? 'imaps' : 'imap', this.imapSettings(l), deps, this.imapAccounts);
     this.imap.set(name, service);
-    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, handler: service });
+    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler: service });
     try {
       await listener.start();
     } catch (err) {
@@ -188,6 +195,7 @@ export class App {
       this.imap.get(l.name as ListenerName)?.updateSettings(this.imapSettings(ls, next));
     }
     this.queueRunner.updateSettings(queueSettings(next));
+    this.bans.updateSettings(banSettings(next));
     this.settings = next;
     this.log.info({ config: next.file }, 'configuration reloaded');
   }
@@ -195,6 +203,7 @@ export class App {
   /** Graceful stop: no new connections; sessions get up to graceMs to finish; then everything closes. */
   async stop(graceMs = 10_000): Promise<void> {
     this.tls.stop();
+    this.bans.stop();
     this.spamLearner?.stop();
     await Promise.all(this.listeners.map((l) => l.stopAccepting()));
     await Promise.all([...this.smtp.values()].map((s) => s.close(graceMs)));
@@ -209,4 +218,10 @@ export class App {
   private async closeListeners(): Promise<void> {
     await Promise.all(this.listeners.map((l) => l.close()));
   }
+}
+
+/** [protection] ban_* as the ban list wants them; protection off = no automatic bans and no enforcement. */
+function banSettings(s: Settings): BanSettings {
+  const p = s.protection;
+  return { enabled: p.enabled, afterFailures: p.banAfterFailures, windowMs: p.banWindowMs, banTimeMs: p.banTimeMs, exempt: parseCidrList(p.banExempt) };
 }

@@ -9,6 +9,7 @@ import { createLogger } from './log.js';
 import { SqliteStore } from './storage/sqlite/store.js';
 import { Admin, AdminError } from './cli/admin.js';
 import { readPassword } from './cli/password.js';
+import { BanAdmin } from './cli/bans.js';
 import { OutboundAdmin } from './cli/outbound.js';
 import { dkimKeys } from './app-outbound.js';
 
@@ -200,6 +201,24 @@ function program(): Command {
     });
 
   addOutboundCommands(p);
+
+  const ban = p.command('ban').description('brute-force bans (applied by the running server within a second)');
+  const withBans = async <T>(cmd: Command, fn: (b: BanAdmin) => Promise<T>): Promise<T> => {
+    const s = settingsFrom(cmd);
+    const store = new SqliteStore({ dataDir: s.dataDir });
+    try {
+      return await fn(new BanAdmin(store.bans, { defaultBanTimeMs: s.protection.banTimeMs, exempt: s.protection.banExempt }));
+    } finally {
+      await store.close();
+    }
+  };
+  ban.command('list').description('list banned addresses').action(async (_o, cmd: Command) => console.log((await withBans(cmd, (b) => b.list())).join('\n')));
+  ban
+    .command('add <ip>')
+    .description('ban an address from every listener')
+    .option('--time <duration>', 'how long, e.g. 30m, 1h, 7d (default: [protection] ban_time)')
+    .action(async (ip: string, o: { time?: string }, cmd: Command) => console.log(await withBans(cmd, (b) => b.add(ip, o.time))));
+  ban.command('del <ip>').description('lift a ban').action(async (ip: string, _o, cmd: Command) => console.log(await withBans(cmd, (b) => b.del(ip))));
 
   const config = p.command('config').description('configuration');
   config

@@ -107,7 +107,9 @@ export class Listener {
   /** Stops accepting; existing connections continue. */
   async stopAccepting(): Promise<void> {
     this.accepting = false;
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // close() stops listening at once; its callback waits for every open connection to end, which would
+    // stall a graceful stop until clients leave by themselves. Sessions are ended by their services.
+    for (const s of this.servers) s.close();
     this.servers = [];
   }
 
