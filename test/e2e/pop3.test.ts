@@ -11,6 +11,7 @@ import { TestServer } from '../harness/server.js';
 import { RawClient } from '../harness/raw.js';
 import { python } from '../harness/py.js';
 import { Pop3Client } from '../harness/pop3.js';
+import { ImapFlow } from 'imapflow';
 
 const PASSWORD = 'correct horse battery';
 let srv: TestServer;
@@ -63,8 +64,8 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
 }
 
 before(async () => {
-  srv = await TestServer.create({ listeners: ['smtp', 'pop3', 'pop3s'] });
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan']) await srv.addAccount(`${u}@example.org`, PASSWORD);
+  srv = await TestServer.create({ listeners: ['smtp', 'pop3', 'pop3s', 'imaps'] });
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy']) await srv.addAccount(`${u}@example.org`, PASSWORD);
   await srv.start();
 });
 
@@ -357,4 +358,53 @@ test('a 5 MB message streams with the exact octet count and dot-stuffing', async
   assert.ok(top.raw.toString('latin1').endsWith('\r\n\r\n..' + 'line 0 '.padEnd(70, 'x') + '\r\n'));
   await c.command('QUIT');
   assert.ok(Date.now() - t0 < 20_000);
+});
+
+test('an IMAP session on the same INBOX sees the expunges of a POP3 QUIT', async () => {
+  for (const s of ['i1', 'i2', 'i3']) await deliver('judy@example.org', simple(s));
+  const imap = new ImapFlow({ host: '127.0.0.1', port: srv.ports.imaps, secure: true, tls: { rejectUnauthorized: false }, auth: { user: 'judy@example.org', pass: PASSWORD }, logger: false });
+  await imap.connect();
+  try {
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      assert.equal((imap.mailbox as { exists: number }).exists, 3);
+      const expunged: unknown[] = [];
+      imap.on('expunge', (e: unknown) => expunged.push(e));
+      const { c } = await login('judy@example.org');
+      assert.equal(await c.command('DELE 1'), '+OK message 1 deleted');
+      assert.equal(await c.command('DELE 3'), '+OK message 3 deleted');
+      assert.match(await c.command('QUIT'), /^\+OK/);
+      await c.untilClosed();
+      const deadline = Date.now() + 5000;
+      while (expunged.length < 2 && Date.now() < deadline) {
+        await imap.noop();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(expunged.length, 2, 'two EXPUNGE/VANISHED notifications');
+      assert.equal((imap.mailbox as { exists: number }).exists, 1);
+      const left = await imap.fetchOne('*', { envelope: true });
+      assert.equal(left && left.envelope?.subject, 'i2');
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await imap.logout().catch(() => undefined);
+  }
+});
+
+test('RFC 1939 3: an idle unauthenticated session is closed without a reply (listener idle_timeout)', async () => {
+  const s2 = await TestServer.create({ listeners: ['pop3'], env: { POSTERN_LISTENERS_POP3_IDLE_TIMEOUT: '1s' } });
+  await s2.start();
+  try {
+    const { client: c, greeting } = await Pop3Client.connect(s2.ports.pop3);
+    assert.match(greeting, /^\+OK/);
+    const t0 = Date.now();
+    const rest = await c.untilClosed(5000);
+    assert.ok(c.closed, 'closed by the server');
+    assert.equal(rest, '', 'no reply on autologout');
+    assert.ok(Date.now() - t0 >= 800, `closed after ${Date.now() - t0} ms`);
+  } finally {
+    await s2.stop();
+    s2.cleanup();
+  }
 });
