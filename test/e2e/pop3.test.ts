@@ -408,3 +408,16 @@ test('RFC 1939 3: an idle unauthenticated session is closed without a reply (lis
     s2.cleanup();
   }
 });
+
+test('a pipelined flood is answered in order with backpressure (reader paused while replies are unread)', async () => {
+  const { c, reply } = await login('ivan@example.org');
+  assert.match(reply, /^\+OK/);
+  const n = 50_000;
+  c.socket.pause();
+  c.write('NOOP\r\n'.repeat(n) + 'STAT\r\n');
+  await new Promise((r) => setTimeout(r, 300));
+  c.socket.resume();
+  for (let i = 0; i < n; i++) assert.equal(await c.line(), '+OK');
+  assert.match(await c.line(), /^\+OK \d+ \d+$/);
+  await c.command('QUIT');
+});

@@ -79,6 +79,8 @@ interface Maildrop {
   messages: DropEntry[];
   /** Indexes (0-based) marked by DELE. */
   deleted: Set<number>;
+  /** Octets of the messages not marked (kept up to date so STAT is O(1)). */
+  liveOctets: number;
   release: () => void;
 }
 
@@ -184,7 +186,11 @@ export class Pop3Session {
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
-    while (this.queue.length && !this.closed && !this.upgrading) await this.handle(this.queue.shift()!);
+    while (this.queue.length && !this.closed && !this.upgrading) {
+      await this.handle(this.queue.shift()!);
+      // A client that pipelines commands but does not read the replies stops being read from.
+      if (this.socket.writableNeedDrain && !this.closed) await this.drained();
+    }
     this.busy = false;
     if (this.closed) return;
     if (this.shuttingDown) return this.fail(Err.shuttingDown());
@@ -231,6 +237,19 @@ export class Pop3Session {
   send(line: string): void {
     if (this.closed || this.socket.destroyed) return;
     this.socket.write(line + '\r\n');
+  }
+
+  private drained(): Promise<void> {
+    const s = this.socket;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        s.off('drain', done);
+        s.off('close', done);
+        resolve();
+      };
+      s.once('drain', done);
+      s.once('close', done);
+    });
   }
 
   /** Writes, then waits for the socket to drain if its buffer is full (backpressure for large responses). */
@@ -396,6 +415,7 @@ export class Pop3Session {
         uidValidity: inbox.uidValidity,
         messages: rows.map((m) => ({ id: m.id, uid: m.uid, size: m.size, blobId: m.blobId, prefixLength: m.prefixLength })),
         deleted: new Set(),
+        liveOctets: rows.reduce((n, m) => n + m.size, 0),
         release,
       };
     } catch (err) {
@@ -415,15 +435,8 @@ export class Pop3Session {
   // ---- TRANSACTION ---------------------------------------------------------------------------------------
 
   private totals(): { count: number; octets: number } {
-    let count = 0;
-    let octets = 0;
     const d = this.drop!;
-    d.messages.forEach((m, i) => {
-      if (d.deleted.has(i)) return;
-      count++;
-      octets += m.size;
-    });
-    return { count, octets };
+    return { count: d.messages.length - d.deleted.size, octets: d.liveOctets };
   }
 
   /** RFC 1939 5: a message number that exists and is not marked deleted. */
@@ -497,13 +510,16 @@ export class Pop3Session {
   }
 
   dele(msg: number): void {
-    this.message(msg);
+    const m = this.message(msg);
     this.drop!.deleted.add(msg - 1);
+    this.drop!.liveOctets -= m.size;
     this.send(`+OK message ${msg} deleted`);
   }
 
   rset(): void {
-    this.drop!.deleted.clear();
+    const d = this.drop!;
+    d.deleted.clear();
+    d.liveOctets = d.messages.reduce((n, m) => n + m.size, 0);
     const { count, octets } = this.totals();
     this.send(`+OK maildrop has ${count} messages (${octets} octets)`);
   }
