@@ -159,7 +159,8 @@ export class ImapClient {
   async append(mailbox: string, message: string | Buffer, flags = ''): Promise<Reply> {
     const data = typeof message === 'string' ? Buffer.from(message) : message;
     const tag = this.nextTag();
-    this.write(Buffer.concat([Buffer.from(`${tag} APPEND ${mailbox}${flags ? ` (${flags})` : ''} {${data.length}+}\r\n`), data, Buffer.from('\r\n')]));
+    const lit = data.includes(0) ? '~{' : '{'; // NUL needs literal8 (RFC 3516 4.4)
+    this.write(Buffer.concat([Buffer.from(`${tag} APPEND ${mailbox}${flags ? ` (${flags})` : ''} ${lit}${data.length}+}\r\n`), data, Buffer.from('\r\n')]));
     return this.complete(tag);
   }
 

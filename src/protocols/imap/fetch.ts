@@ -8,7 +8,7 @@
  */
 import { buildEnvelope, findSection, sectionBytes, type MimePart } from '../../lib/mime/parse.js';
 import { formatBodystructure, formatEnvelope } from '../../lib/imap/format.js';
-import { formatRanges, rangesFromNumbers } from '../../lib/imap/sequence-set.js';
+import { formatRanges, rangesFromNumbers, MAX_UINT32 } from '../../lib/imap/sequence-set.js';
 import { Flag, FLAG_NAMES, type MessageMeta } from '../../storage/types.js';
 import { fetchItemSetsSeen, fetchResponseName, type FetchCommand, type FetchItem, type Section } from './parser.js';
 import { ImapBad, ImapNo } from './errors.js';
@@ -45,6 +45,9 @@ export function internalDate(ms: number): string {
 }
 
 const literal = (b: Buffer, binary = false): Buffer[] => [Buffer.from(`${binary ? '~' : ''}{${b.length}}\r\n`), b];
+
+/** NUL cannot go in a non-binary literal (RFC 9051 4.3): sent as 0x80, as Dovecot does; BINARY[] has literal8. */
+const noNul = (b: Buffer): Buffer => (b.includes(0) ? Buffer.from(b.map((c) => (c === 0 ? 0x80 : c))) : b);
 
 /** Per-message lazy loading: the stored MIME tree, the blob, the prefix. */
 class Loaded {
@@ -189,11 +192,11 @@ async function renderItem(s: ImapSession, l: Loaded, item: FetchItem, out: (stri
     case 'RFC822.HEADER':
     case 'RFC822.TEXT': {
       const text = item.type === 'RFC822' ? null : item.type === 'RFC822.HEADER' ? 'HEADER' : 'TEXT';
-      out.push(`${item.type} `, ...literal(await sectionData(s, l, { part: [], text, fields: null })));
+      out.push(`${item.type} `, ...literal(noNul(await sectionData(s, l, { part: [], text, fields: null }))));
       return;
     }
     case 'BODY[]':
-      out.push(`${fetchResponseName(item)} `, ...literal(partial(await sectionData(s, l, item.section), item.partial)));
+      out.push(`${fetchResponseName(item)} `, ...literal(noNul(partial(await sectionData(s, l, item.section), item.partial))));
       return;
     case 'BINARY[]': {
       const data = partial(await binaryPart(s, l, item.part), item.partial);
@@ -275,8 +278,9 @@ export async function runFetch(s: ImapSession, cmd: FetchCommand): Promise<Done>
 /** For UID FETCH ... VANISHED: the UID ranges as the client sent them (RFC 7162 3.2.6 reports UIDs not in the view). */
 function rangesFromRequest(view: { lastUid: number }, cmd: FetchCommand): Array<[number, number]> {
   return cmd.sequence.ranges.map((r) => {
-    const a = r.start === '*' ? view.lastUid : r.start;
-    const b = r.end === '*' ? view.lastUid : r.end;
+    // `*`: as far as UIDs go, so expunged UIDs above the last one still present are reported too.
+    const a = r.start === '*' ? MAX_UINT32 : r.start;
+    const b = r.end === '*' ? MAX_UINT32 : r.end;
     return [Math.min(a, b), Math.max(a, b)] as [number, number];
   });
 }
