@@ -400,6 +400,9 @@ function connect(opts: SMTPConnection.Options): Promise<SMTPConnection> {
     const onError = (err: Error) => {
       if (settled) return;
       settled = true;
+      // A TLS handshake that fails after STARTTLS reaches us as a plain socket error (ESOCKET) from
+      // nodemailer; its `upgrading` flag tells it apart, and the caller needs ETLS to fall back to plaintext.
+      if ((conn as unknown as { upgrading?: boolean }).upgrading) (err as Error & { code?: string }).code = 'ETLS';
       conn.close();
       reject(err);
     };

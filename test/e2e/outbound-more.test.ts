@@ -2,6 +2,7 @@
  * Outbound paths the other outbound tests leave out, against recording MTAs (smtp-server) on 127.0.0.6:25
  * (8BITMIME and DSN, no SMTPUTF8) and 127.0.0.7:25 (none of 8BITMIME, SMTPUTF8, DSN), and a relay on
  * 127.0.0.7:465 (implicit TLS, certificate from a test CA):
+ *  - a STARTTLS handshake that fails is retried in plaintext on the same address (Postfix's `may`);
  *  - a message that needs SMTPUTF8, to a server without it: permanent failure, bounce with 5.6.7 (RFC 6531 3.2)
  *    as message/global-delivery-status (RFC 6533);
  *  - 8-bit content: BODY=8BITMIME where offered; to a server without 8BITMIME a bounce with 5.6.3 (RFC 6152);
@@ -49,13 +50,14 @@ describe('outbound: SMTPUTF8, 8BITMIME, NOTIFY=SUCCESS, relay exclusions', { tim
     const pki = makeCa(dir, 'relay.more.test');
     dns = await startDnsServer();
     mx6 = await FakeMta.start({ host: '127.0.0.6', hide: ['SMTPUTF8'] });
-    mx7 = await FakeMta.start({ host: '127.0.0.7', hide: ['SMTPUTF8', '8BITMIME', 'DSN'] });
+    // mx7 lacks everything, and its STARTTLS handshake fails (TLS 1.0 only; our client wants 1.2 or later).
+    mx7 = await FakeMta.start({ host: '127.0.0.7', hide: ['SMTPUTF8', '8BITMIME', 'DSN'], tls: { minVersion: 'TLSv1', maxVersion: 'TLSv1' } });
     relay = await FakeMta.start({ host: '127.0.0.7', port: 465, secure: true, key: pki.key, cert: pki.cert });
     dns.set('mx6.more.test', [{ type: 'A', data: '127.0.0.6' }]);
     dns.set('mx7.more.test', [{ type: 'A', data: '127.0.0.7' }]);
     dns.set('relay.more.test', [{ type: 'A', data: '127.0.0.7' }]);
     for (const d of ['noutf8.test', 'eightbit-ok.test', 'withdsn.test', 'direct.test']) dns.set(d, [{ type: 'MX', data: { preference: 10, exchange: 'mx6.more.test' } }]);
-    for (const d of ['eightbit-no.test', 'nodsn.test']) dns.set(d, [{ type: 'MX', data: { preference: 10, exchange: 'mx7.more.test' } }]);
+    for (const d of ['eightbit-no.test', 'nodsn.test', 'badtls.test']) dns.set(d, [{ type: 'MX', data: { preference: 10, exchange: 'mx7.more.test' } }]);
     srv = await TestServer.create({
       extraToml: `[dns]\nservers = ["${dns.address}"]\n[queue]\nretry_base = "300ms"\nretry_max = "1s"\npoll_interval = "100ms"\n[delivery]\nrelay = "smtps://relay.more.test:465"\nrelay_ca_file = "${pki.ca}"\nconnect_timeout = "2s"\n`,
     });
@@ -75,6 +77,18 @@ describe('outbound: SMTPUTF8, 8BITMIME, NOTIFY=SUCCESS, relay exclusions', { tim
     await relay?.close();
     await dns?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a failed STARTTLS handshake is retried in plaintext on the same address (opportunistic TLS, RFC 7435)', async () => {
+    await submit(srv.ports.submissions, { to: ['t@badtls.test'], subject: 'bad tls' });
+    const m = await waitFor(() => mx7.for('t@badtls.test')[0], 10_000, 'plaintext delivery after the TLS failure');
+    assert.equal(m.secure, false);
+    const fallback = srv.logs.find((l) => l.msg === 'STARTTLS failed; retrying in plaintext' && l.ip === '127.0.0.7');
+    assert.ok(fallback, 'the fallback is logged');
+    assert.match(String(fallback.err), /protocol version|unsupported protocol|TLS/i);
+    const log = await waitFor(() => srv.logs.find((l) => l.msg === 'delivered' && l.rcpt === 't@badtls.test'), 5000, 'delivered log');
+    assert.equal(log.tls, null, 'delivered without TLS, and the log says so');
+    assert.equal(log.attempts, 1, 'on the first attempt');
   });
 
   it('a message that needs SMTPUTF8, to a server without it, bounces at once with 5.6.7 (RFC 6531 3.2)', async () => {

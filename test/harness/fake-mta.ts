@@ -31,6 +31,8 @@ export interface FakeMtaOptions {
   hide?: string[];
   /** Greeting refusal: e.g. "421 busy" makes every connection fail at the greeting. */
   greeting?: string;
+  /** Extra TLS options for the server, e.g. { minVersion: 'TLSv1', maxVersion: 'TLSv1' } for a handshake that fails. */
+  tls?: Record<string, unknown>;
 }
 
 export type RcptScript = (address: string, count: number) => { code: number; message: string } | null;
@@ -50,6 +52,7 @@ export class FakeMta {
     const options: SMTPServerOptions = {
       secure: !!opts.secure,
       ...(opts.key ? { key: opts.key, cert: opts.cert } : {}),
+      ...(opts.tls ?? {}),
       hideSTARTTLS: opts.starttls === false,
       hideSMTPUTF8: hide.has('SMTPUTF8'),
       hide8BITMIME: hide.has('8BITMIME'),
