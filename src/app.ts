@@ -61,7 +61,7 @@ export class App {
   ) {
     this.store = new SqliteStore({ dataDir: settings.dataDir });
     this.directory = new Directory(this.store.directory, { recipientDelimiter: settings.accounts.recipientDelimiter });
-    this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes });
+    this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, groupCommit: this.store.groupCommit });
     this.delivery = new Delivery({
       directory: this.directory, ingest: this.ingest, mailboxes: this.store.mailboxes, queue: this.store.queue, blobs: this.store.blobs, log,
       signer: dkimSigner(settings), onQueued: () => this.queueRunner.kick(),

@@ -13,6 +13,7 @@
 import { parseAddress, stripSubaddress, parseCatchAll } from '../lib/address.js';
 import type { Account, DirectoryRepo } from '../storage/types.js';
 import { verifyPassword } from './passwords.js';
+import { AuthCache } from './auth-cache.js';
 
 export interface Resolution {
   /** Local accounts that receive the message (deduplicated). */
@@ -31,13 +32,18 @@ const MAX_TARGETS = 1000;
 
 export interface DirectoryOptions {
   recipientDelimiter: string;
+  /** Successful logins remembered (core/auth-cache.ts); default: a cache of 10,000 entries for 1 hour. null: none. */
+  authCache?: AuthCache | null;
 }
 
 export class Directory {
+  private readonly authCache: AuthCache | null;
   constructor(
     private readonly repo: DirectoryRepo,
     private readonly opts: DirectoryOptions,
-  ) {}
+  ) {
+    this.authCache = opts.authCache === undefined ? new AuthCache() : opts.authCache;
+  }
 
   isLocalDomain(domain: string): Promise<boolean> {
     return this.repo.isLocalDomain(domain.toLowerCase());
@@ -97,11 +103,17 @@ export class Directory {
     return any;
   }
 
-  /** Checks a password; returns the account or null. Constant work whether or not the account exists. */
+  /**
+   * Checks a password; returns the account or null. Constant work whether or not the account exists, except that
+   * a login verified recently against the same stored hash skips argon2 (the auth cache; a password change
+   * invalidates it because the stored hash changes).
+   */
   async authenticate(username: string, password: string): Promise<Account | null> {
     const p = parseAddress(username);
     const account = p ? await this.repo.getAccount(p.address) : null;
+    if (account && this.authCache?.hit(account.address, password, account.passwordHash)) return account;
     const ok = await verifyPassword(account?.passwordHash ?? DUMMY_HASH, password);
+    if (ok && account) this.authCache?.remember(account.address, password, account.passwordHash);
     return ok && account ? account : null;
   }
 

@@ -461,5 +461,18 @@ export interface Store {
   blobs: BlobStore;
   /** Blob ids no message or queue entry references any more (for garbage collection). */
   orphanBlobs(limit: number): Promise<string[]>;
+  /** Group commit support, where the backend has it (core/ingest uses it for many messages per fsync). */
+  groupCommit?: GroupCommit;
   close(): Promise<void>;
+}
+
+/**
+ * Group commit: commits run without their own fsync, then one sync makes every commit so far durable. A caller
+ * acknowledges nothing committed under deferSync() before syncCommitted() resolved.
+ */
+export interface GroupCommit {
+  /** Runs fn, whose transactions must run synchronously inside the call, with the commit fsync deferred. */
+  deferSync<T>(fn: () => T): T;
+  /** Makes everything committed so far durable (one fsync, off the event loop). */
+  syncCommitted(): Promise<void>;
 }

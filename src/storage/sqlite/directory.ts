@@ -3,10 +3,19 @@ import type { Account, Alias, DirectoryRepo, Domain, SpecialUse } from '../types
 import { accountFrom, newUidValidity, type Row } from './rows.js';
 
 export class SqliteDirectory implements DirectoryRepo {
+  /** Statements of the per-message lookups (RCPT, delivery, login), prepared once: preparing costs more than running. */
+  private readonly hot;
   constructor(
     private readonly db: Database.Database,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.hot = {
+      isLocalDomain: db.prepare('SELECT 1 FROM domains WHERE name = ?'),
+      getAccount: db.prepare('SELECT * FROM accounts WHERE address = ?'),
+      getAccountById: db.prepare('SELECT * FROM accounts WHERE id = ?'),
+      aliasTargets: db.prepare('SELECT target FROM aliases WHERE source = ? ORDER BY target'),
+    };
+  }
 
   async listDomains(): Promise<Domain[]> {
     return (this.db.prepare('SELECT name, created FROM domains ORDER BY name').all() as Row[]).map((r) => ({ name: r.name as string, created: r.created as number }));
@@ -18,14 +27,14 @@ export class SqliteDirectory implements DirectoryRepo {
     return this.db.prepare('DELETE FROM domains WHERE name = ?').run(name).changes > 0;
   }
   async isLocalDomain(name: string): Promise<boolean> {
-    return !!this.db.prepare('SELECT 1 FROM domains WHERE name = ?').get(name);
+    return !!this.hot.isLocalDomain.get(name);
   }
   async getAccount(address: string): Promise<Account | null> {
-    const r = this.db.prepare('SELECT * FROM accounts WHERE address = ?').get(address) as Row | undefined;
+    const r = this.hot.getAccount.get(address) as Row | undefined;
     return r ? accountFrom(r) : null;
   }
   async getAccountById(id: number): Promise<Account | null> {
-    const r = this.db.prepare('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
+    const r = this.hot.getAccountById.get(id) as Row | undefined;
     return r ? accountFrom(r) : null;
   }
   async listAccounts(): Promise<Account[]> {
@@ -80,7 +89,7 @@ export class SqliteDirectory implements DirectoryRepo {
     return (this.db.prepare('SELECT source, target FROM aliases ORDER BY source, target').all() as Row[]).map((r) => ({ source: r.source as string, target: r.target as string }));
   }
   async aliasTargets(source: string): Promise<string[]> {
-    return (this.db.prepare('SELECT target FROM aliases WHERE source = ? ORDER BY target').all(source) as Row[]).map((r) => r.target as string);
+    return (this.hot.aliasTargets.all(source) as Row[]).map((r) => r.target as string);
   }
   async addAlias(source: string, target: string): Promise<boolean> {
     const t = this.now();
