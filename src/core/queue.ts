@@ -5,6 +5,7 @@
  *
  * Invariants and order:
  *  - Recipients are leased before an attempt and the lease is released with the result (one transaction);
+ *    every leased recipient gets a result, temporary when the sender reported none (or threw);
  *    start() clears stale leases, so after a crash (kill -9) only the attempt in flight can repeat: a message
  *    is never lost, and at most that attempt is duplicated.
  *  - Retries: attempt n failed temporarily -> next in retry_base * 2^(n-1), capped at retry_max and at the
@@ -217,7 +218,20 @@ export class QueueRunner {
         load: async () => Buffer.concat([await this.deps.repo.prefix(queueId), await this.deps.blobs.get(e.blobId)]),
       });
     }
-    const outcomes = await this.deps.outbound.deliver(route, messages);
+    let outcomes: RecipientOutcome[];
+    try {
+      outcomes = await this.deps.outbound.deliver(route, messages);
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).message }, 'outbound sender failed; the attempt counts as a temporary failure');
+      outcomes = [];
+    }
+    // Every leased recipient gets a result: one the sender did not report on would otherwise keep its lease
+    // (LEASE_MS, an hour) and wait for the next restart instead of the retry schedule.
+    const reported = new Set(outcomes.map((o) => o.recipientId));
+    for (const m of messages)
+      for (const r of m.recipients)
+        if (!reported.has(r.id))
+          outcomes.push({ recipientId: r.id, queueId: m.queueId, kind: 'temporary', statusCode: '4.4.0', diagnostic: '4.4.0 the delivery attempt gave no result for this recipient', fromRemote: false, remoteMta: null, tls: null, remoteDsn: false });
     const at = this.now();
     const byEntry = new Map<string, QueueResult[]>();
     for (const o of outcomes) {

@@ -101,8 +101,7 @@ describe('outbound: SMTPUTF8, 8BITMIME, NOTIFY=SUCCESS, relay exclusions', { tim
     assert.match(dsn.raw, /Diagnostic-Code: X-Postern; 5\.6\.7 mx6\.more\.test \[127\.0\.0\.6\] does not support SMTPUTF8, which this message requires/);
     assert.match(dsn.raw, /Content-Type: message\/global\r\n/, 'the original returned as message/global');
     assert.equal(mx6.for('jörg@noutf8.test').length, 0, 'nothing was sent');
-    const log = srv.logs.find((l) => l.msg === 'delivery failed permanently' && l.rcpt === 'jörg@noutf8.test');
-    assert.ok(log, 'one attempt, failed permanently');
+    const log = await waitFor(() => srv.logs.find((l) => l.msg === 'delivery failed permanently' && l.rcpt === 'jörg@noutf8.test'), 5000, 'one attempt, failed permanently');
     assert.equal(log.attempts, 1);
     await waitFor(async () => !(await queueEntries(dataDirOf(srv.dir))).some((e) => e.recipients.some((r) => r.address === 'jörg@noutf8.test')), 5000, 'entry removed');
   });
@@ -167,7 +166,7 @@ describe('outbound: SMTPUTF8, 8BITMIME, NOTIFY=SUCCESS, relay exclusions', { tim
     await submit(srv.ports.submissions, { from: 'carol@example.com', to: ['z@direct.test'], subject: 'now by MX' });
     await waitFor(() => mx6.for('z@direct.test')[0], 10_000, 'newly excluded domain by MX');
     assert.equal(relay.for('z@direct.test').length, 0);
-    const log = srv.logs.find((l) => l.msg === 'delivered' && l.rcpt === 'z@direct.test');
-    assert.match(String(log?.relay), /^mx6\.more\.test \[127\.0\.0\.6\]$/);
+    const log = await waitFor(() => srv.logs.find((l) => l.msg === 'delivered' && l.rcpt === 'z@direct.test'), 5000, 'delivered log');
+    assert.match(String(log.relay), /^mx6\.more\.test \[127\.0\.0\.6\]$/);
   });
 });

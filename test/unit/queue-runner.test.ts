@@ -1,0 +1,66 @@
+/**
+ * QueueRunner against the real SQLite store, with the outbound sender injected (core/queue.ts takes any
+ * OutboundSender): what happens to the leases when a sender reports on only some recipients, or throws.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { QueueRunner, type OutboundSender, type QueueSettings } from '../../src/core/queue.js';
+import { SqliteStore } from '../../src/storage/sqlite/store.js';
+
+const settings: QueueSettings = {
+  hostname: 'mx.postern.test',
+  lifetimeMs: 86_400_000,
+  delayWarningMs: 0,
+  retryBaseMs: 60_000,
+  retryMaxMs: 3_600_000,
+  pollIntervalMs: 1000,
+  maxConnections: 10,
+  maxConnectionsPerDomain: 5,
+  maxMessagesPerConnection: 100,
+  relay: null,
+};
+
+for (const mode of ['partial', 'throws'] as const) {
+  it(`every leased recipient gets a result when the sender ${mode === 'partial' ? 'reports on only some' : 'throws'}: retried on schedule, not held by a lease`, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
+    const store = new SqliteStore({ dataDir: dir });
+    try {
+      const raw = Buffer.from('From: a@example.org\r\nTo: x@remote.test\r\nSubject: s\r\n\r\nbody\r\n');
+      const blob = await store.blobs.put(raw);
+      const e = await store.queue.enqueue({
+        sender: 'a@example.org', blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
+        recipients: [{ address: 'x@remote.test', orcpt: null, notify: null }, { address: 'y@remote.test', orcpt: null, notify: null }],
+      });
+      const now = Date.now() + 1000;
+      const x = e.recipients.find((r) => r.address === 'x@remote.test')!;
+      const outbound: OutboundSender = {
+        async deliver(_route, messages) {
+          if (mode === 'throws') throw new Error('sender crashed');
+          // Reports x as delivered and says nothing about y.
+          return [{ recipientId: x.id, queueId: messages[0]!.queueId, kind: 'delivered', statusCode: '2.0.0', diagnostic: '250 ok', fromRemote: true, remoteMta: 'mx [127.0.0.2]', tls: null, remoteDsn: true }];
+        },
+      };
+      const runner = new QueueRunner(
+        { repo: store.queue, blobs: store.blobs, outbound, delivery: { deliver: async () => { throw new Error('no DSN expected'); } }, log: createLogger('silent'), now: () => now },
+        settings,
+      );
+      await runner.tick();
+      await runner.stop(5000);
+      const after = (await store.queue.get(e.id, false))!;
+      const y = after.recipients.find((r) => r.address === 'y@remote.test')!;
+      assert.equal(y.status, 'queued');
+      assert.equal(y.attempts, 1, 'the attempt is recorded');
+      assert.match(y.lastError ?? '', /^4\.4\.0 /);
+      const due = await store.queue.due(now + settings.retryBaseMs, 10);
+      assert.ok(due.some((d) => d.address === 'y@remote.test'), 'due again after retry_base: its lease was released');
+      assert.equal(after.recipients.find((r) => r.address === 'x@remote.test')!.status, mode === 'partial' ? 'delivered' : 'queued');
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
