@@ -70,6 +70,16 @@ function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }>
   });
 }
 
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect({ host, port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export class Postfix {
   private constructor(
     readonly dir: string,
@@ -81,6 +91,9 @@ export class Postfix {
   }
 
   static async start(opts: PostfixOptions): Promise<Postfix> {
+    // A listener already there (a Postfix left by a killed run) would answer in place of ours.
+    if (await listening(opts.host, 25))
+      throw new Error(`something already listens on ${opts.host}:25 (a Postfix left by an earlier run? see \`ss -ltnp\`; stop it with \`postfix -c /tmp/postern-postfix-*/etc stop\`)`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-postfix-'));
     // The postfix user must be able to reach the queue directory below it.
     chmodSync(dir, 0o755);
@@ -142,14 +155,7 @@ virtual_minimum_uid = 100
     // master binds before it forks the services; wait until smtpd answers.
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: opts.host, port: 25 }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) break;
+      if (await listening(opts.host, 25)) break;
       if (Date.now() > deadline) {
         await pf.stop();
         throw new Error(`postfix did not listen on ${opts.host}:25: ${pf.log()}`);
