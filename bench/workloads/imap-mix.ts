@@ -1,0 +1,99 @@
+/**
+ * Workload 3: IMAP mix. 20 clients for 20 s (5 s with --quick), each logged in on its own account with INBOX
+ * selected, looping over FETCH / STORE / SEARCH / APPEND / EXPUNGE / SELECT; operations per second and p99
+ * latency. Then logins per second: 20 clients connecting, LOGIN, LOGOUT in a loop (the auth caches of both
+ * stacks are warm after the first login). TLS (993) for both; plain (143) for Dovecot only, since Postern
+ * refuses LOGIN without TLS.
+ */
+import { alternate, type BenchContext, type Workload } from '../lib/context.js';
+import { LoadImap, makeMessage } from '../lib/imap.js';
+import { PASSWORD, user } from '../lib/postern.js';
+import { percentile } from '../lib/util.js';
+
+const CLIENTS = 20;
+const SEED = 50;
+
+async function seed(port: number, secure: boolean, accounts: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: Math.min(CLIENTS, accounts) }, async (_, k) => {
+      const c = await LoadImap.connect(port, secure);
+      await c.cmd(`LOGIN "${user(k + 1)}" "${PASSWORD}"`);
+      for (let i = 0; i < SEED; i++) await c.cmd('APPEND INBOX', makeMessage(k * 1000 + i, 3000, user(k + 1)));
+      c.close();
+    }),
+  );
+}
+
+async function mix(port: number, secure: boolean, seconds: number): Promise<{ ops: number; p99: number; p50: number }> {
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, k) => {
+      const c = await LoadImap.connect(port, secure);
+      await c.cmd(`LOGIN "${user(k + 1)}" "${PASSWORD}"`);
+      await c.cmd('SELECT INBOX');
+      const timed = async (cmd: string, lit?: Buffer) => {
+        const t = performance.now();
+        await c.cmd(cmd, lit);
+        lat.push(performance.now() - t);
+      };
+      for (let i = 0; performance.now() < end; i++) {
+        await timed('FETCH 1:20 (UID FLAGS ENVELOPE RFC822.SIZE)');
+        await timed(`STORE ${(i % SEED) + 1} +FLAGS (\\Seen)`);
+        await timed('UID SEARCH UNSEEN');
+        await timed('APPEND INBOX', makeMessage(100_000 + k * 10_000 + i, 3000, user(k + 1)));
+        await timed('UID FETCH 1:* (FLAGS)');
+        await timed(`STORE ${SEED + 1}:* +FLAGS.SILENT (\\Deleted)`);
+        await timed('EXPUNGE');
+        await timed(`FETCH ${(i % SEED) + 1} BODY.PEEK[]`);
+        await timed('SELECT INBOX');
+      }
+      c.close();
+    }),
+  );
+  lat.sort((a, b) => a - b);
+  return { ops: lat.length / seconds, p99: percentile(lat, 99), p50: percentile(lat, 50) };
+}
+
+async function logins(port: number, secure: boolean, seconds: number, accounts: number): Promise<number> {
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, k) => {
+      while (performance.now() < end) {
+        const c = await LoadImap.connect(port, secure);
+        await c.cmd(`LOGIN "${user((k % accounts) + 1)}" "${PASSWORD}"`);
+        await c.cmd('LOGOUT').catch(() => undefined);
+        c.close();
+        n++;
+      }
+    }),
+  );
+  return n / seconds;
+}
+
+export const imapMix: Workload = {
+  name: 'imap',
+  description: 'IMAP mix (20 clients) and logins per second',
+  async run(ctx: BenchContext) {
+    const seconds = ctx.quick ? 5 : 20;
+    const params = `${CLIENTS} clients x ${seconds} s; FETCH/STORE/SEARCH/APPEND/UID FETCH FLAGS/STORE Deleted/EXPUNGE/BODY.PEEK[]/SELECT loop over ${SEED}-message INBOXes`;
+    const ref = ctx.reference;
+    await alternate(() => seed(ctx.postern.ports.imaps, true, ctx.accounts), ref ? () => seed(ref.ports.imaps, true, ctx.accounts) : null);
+    const side = async (name: 'postern' | 'reference', port: number) => {
+      const m = await mix(port, true, seconds);
+      ctx.report.add(name, 'imap.tls.ops', m.ops, 'ops/s', params);
+      ctx.report.add(name, 'imap.tls.p99', m.p99, 'ms', params);
+      ctx.report.add(name, 'imap.tls.p50', m.p50, 'ms', params);
+      const l = await logins(port, true, Math.min(seconds, 10), ctx.accounts);
+      ctx.report.add(name, 'imap.tls.logins', l, 'logins/s', `${CLIENTS} clients: TLS connect, LOGIN, LOGOUT`);
+    };
+    await alternate(() => side('postern', ctx.postern.ports.imaps), ref ? () => side('reference', ref.ports.imaps) : null);
+    if (ref) {
+      const m = await mix(ref.ports.imap, false, seconds);
+      ctx.report.only('reference', 'imap.plain.ops', m.ops, 'ops/s', 'Postern allows no LOGIN without TLS');
+      ctx.report.only('reference', 'imap.plain.p99', m.p99, 'ms', 'Postern allows no LOGIN without TLS');
+      ctx.report.only('reference', 'imap.plain.logins', await logins(ref.ports.imap, false, Math.min(seconds, 10), ctx.accounts), 'logins/s', 'Postern allows no LOGIN without TLS');
+    }
+  },
+};
