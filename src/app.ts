@@ -206,11 +206,15 @@ export class App {
     this.bans.stop();
     this.spamLearner?.stop();
     await Promise.all(this.listeners.map((l) => l.stopAccepting()));
-    await Promise.all([...this.smtp.values()].map((s) => s.close(graceMs)));
-    await Promise.all([...this.pop3.values()].map((s) => s.close(graceMs)));
-    await Promise.all([...this.imap.values()].map((s) => s.close(graceMs)));
+    // One grace period shared by every protocol and the queue (not one each): then whatever is left is cut.
+    const draining = Promise.all([
+      ...[...this.smtp.values(), ...this.pop3.values(), ...this.imap.values()].map((s) => s.close(graceMs)),
+      this.queueRunner.stop(graceMs),
+    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((r) => (timer = setTimeout(r, graceMs + 500)));
+    await Promise.race([draining, expired]).finally(() => clearTimeout(timer));
     await this.closeListeners();
-    await this.queueRunner.stop(graceMs);
     await this.store.close();
     this.log.info('postern stopped');
   }

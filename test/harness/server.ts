@@ -162,8 +162,15 @@ ${opts.extraToml ?? ''}
     return this.waitExit();
   }
 
+  /** SIGTERM; a server that has not exited 20 s later is killed (and the test output says so). */
   async stop(): Promise<void> {
-    await this.kill('SIGTERM');
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const timer = setTimeout(() => {
+      process.stderr.write(`postern test server ${child.pid} ignored SIGTERM for 20 s; killing it\n`);
+      child.kill('SIGKILL');
+    }, 20_000);
+    await this.kill('SIGTERM').finally(() => clearTimeout(timer));
   }
 
   cleanup(): void {
