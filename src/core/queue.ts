@@ -15,7 +15,8 @@
  *    a destination that hangs only holds its own slots, so others keep flowing.
  *  - DSNs are created after the result is durable (dsn_pending), then delivered through Delivery (local
  *    senders: ingest; remote: queued with the null sender), then cleared; an entry is deleted only after that.
- *    Never a DSN for a null sender (RFC 3461 6.1 / RFC 5321 4.5.5).
+ *    Never a DSN for a null sender (RFC 3461 6.1 / RFC 5321 4.5.5). One DSN sender per entry at a time (a
+ *    worker and a housekeeping pass could otherwise both send the same pending DSN).
  * Clock, randomness and the outbound sender are injected; nothing here touches the network directly.
  */
 import { randomBytes } from 'node:crypto';
@@ -70,6 +71,8 @@ export class QueueRunner {
   private readonly active = new Map<string, number>();
   private activeTotal = 0;
   private readonly workers = new Set<Promise<void>>();
+  /** Entries whose DSNs are being sent: a worker and a housekeeping pass must not both send them. */
+  private readonly dsnInFlight = new Set<string>();
   private readonly now: () => number;
   private readonly token: () => string;
 
@@ -299,6 +302,18 @@ export class QueueRunner {
 
   /** Sends the pending DSNs of one entry (one per action kind), clears them, deletes the entry if complete. */
   private async sendDsns(queueId: string): Promise<void> {
+    // One sender per entry at a time: the pending marks are cleared only after the DSN is delivered, so a
+    // second caller meanwhile would send the same DSN again. What it skips stays pending for the next pass.
+    if (this.dsnInFlight.has(queueId)) return;
+    this.dsnInFlight.add(queueId);
+    try {
+      await this.sendDsnsOf(queueId);
+    } finally {
+      this.dsnInFlight.delete(queueId);
+    }
+  }
+
+  private async sendDsnsOf(queueId: string): Promise<void> {
     const e = await this.deps.repo.get(queueId, false);
     if (!e) return;
     const pending = e.recipients.filter((r) => r.dsnPending);

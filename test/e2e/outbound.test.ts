@@ -152,6 +152,34 @@ describe('outbound delivery by MX', { timeout: 120_000 }, () => {
     await waitFor(() => mx1.for('utf@utf8.test')[0], 10_000, 'utf8 delivery');
   });
 
+});
+
+// Its own server with the default lifetime: under load the CLI round trips can outlast the 4 s lifetime above,
+// and an entry that expires into a bounce meanwhile is (rightly) gone before `queue delete`.
+describe('queue CLI', { timeout: 60_000 }, () => {
+  let dns: DnsServer;
+  let mx1: FakeMta;
+  let srv: TestServer;
+
+  before(async () => {
+    dns = await startDnsServer();
+    mx1 = await FakeMta.start({ host: '127.0.0.2' });
+    dns.set('mx1.remote.test', [{ type: 'A', data: '127.0.0.2' }]);
+    dns.set('restart.test', [{ type: 'MX', data: { preference: 10, exchange: 'mx1.remote.test' } }]);
+    srv = await TestServer.create({
+      extraToml: `[dns]\nservers = ["${dns.address}"]\n[queue]\nretry_base = "200ms"\nretry_max = "400ms"\npoll_interval = "100ms"\n[delivery]\nconnect_timeout = "2s"\n`,
+    });
+    await srv.start();
+    await srv.addAccount('alice@example.org', PW);
+  });
+
+  after(async () => {
+    await srv?.stop();
+    srv?.cleanup();
+    await mx1?.close();
+    await dns?.close();
+  });
+
   it('queue CLI: hold, show, release, retry --all, delete', async () => {
     mx1.rcpt = (a) => (a === 'held@restart.test' ? { code: 451, message: '4.3.0 not now' } : null);
     await submit(srv.ports.submissions, { to: ['held@restart.test'], subject: 'cli' });

@@ -64,3 +64,50 @@ for (const mode of ['partial', 'throws'] as const) {
     }
   });
 }
+
+it('a bounce is sent once even when a housekeeping pass runs while the worker is still sending it', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
+  const store = new SqliteStore({ dataDir: dir });
+  try {
+    const raw = Buffer.from('From: a@example.org\r\nTo: x@remote.test\r\nSubject: s\r\n\r\nbody\r\n');
+    const blob = await store.blobs.put(raw);
+    const e = await store.queue.enqueue({
+      sender: 'a@example.org', blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
+      recipients: [{ address: 'x@remote.test', orcpt: null, notify: null }],
+    });
+    const now = Date.now() + 1000;
+    const outbound: OutboundSender = {
+      async deliver(_route, messages) {
+        const m = messages[0]!;
+        return [{ recipientId: m.recipients[0]!.id, queueId: m.queueId, kind: 'permanent', statusCode: '5.1.1', diagnostic: '550 5.1.1 no such user', fromRemote: true, remoteMta: 'mx [127.0.0.2]', tls: null, remoteDsn: false }];
+      },
+    };
+    const dsns: Buffer[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inDelivery = new Promise<void>((r) => (entered = r));
+    const delivery = {
+      deliver: async (req: { raw: Buffer }) => {
+        dsns.push(req.raw);
+        entered();
+        await gate; // the DSN is being delivered (ingest, fsync) ...
+        return { localAccounts: [], queueId: null, remoteRecipients: [] } as never;
+      },
+    };
+    const runner = new QueueRunner({ repo: store.queue, blobs: store.blobs, outbound, delivery: delivery as never, log: createLogger('silent'), now: () => now }, settings);
+    await runner.tick(); // starts the worker: permanent failure -> bounce
+    await inDelivery;
+    const pass = runner.tick(); // ... while a pass finds the entry with its DSN still pending
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await pass;
+    await runner.stop(5000);
+    assert.equal(dsns.length, 1, 'exactly one bounce');
+    assert.match(dsns[0]!.toString(), /Status: 5\.1\.1/);
+    assert.equal(await store.queue.get(e.id, false), null, 'the entry is removed after its bounce');
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
