@@ -163,12 +163,12 @@ export class App {
     this.listeners.push(listener);
   }
 
-  /** Port 25 inbound checks ([protection]); built once, on the first smtp listener. Changes need a restart. */
+  /** Port 25 inbound checks ([protection], [spam], [virus]); built on the first smtp listener, rebuilt on SIGHUP when they change. */
   private inbound: InboundSetup | null = null;
-  private inboundSetup(): InboundSetup {
-    this.inbound ??= buildInboundPipeline(this.settings, {
+  private inboundSetup(settings: Settings = this.settings): InboundSetup {
+    this.inbound ??= buildInboundPipeline(settings, {
       log: this.log,
-      lookup: createDnsLookup({ servers: this.settings.dns.servers }),
+      lookup: createDnsLookup({ servers: settings.dns.servers }),
       greylist: new SqliteGreylist(this.store.db),
     });
     return this.inbound;
@@ -196,6 +196,13 @@ export class App {
     }
     this.queueRunner.updateSettings(queueSettings(next));
     this.bans.updateSettings(banSettings(next));
+    if (this.inbound && inboundKey(next) !== inboundKey(this.settings)) {
+      // Rebuilt from the new settings (rate-limit counters and remembered pregreet passes start afresh).
+      this.inbound = null;
+      const setup = this.inboundSetup(next);
+      for (const [name, svc] of this.smtp) if (name === 'smtp') svc.setInbound(setup.pipeline, setup.screen);
+      this.log.info('inbound checks rebuilt from the new [protection]/[spam]/[virus] settings');
+    }
     this.settings = next;
     this.log.info({ config: next.file }, 'configuration reloaded');
   }
@@ -222,6 +229,11 @@ export class App {
   private async closeListeners(): Promise<void> {
     await Promise.all(this.listeners.map((l) => l.close()));
   }
+}
+
+/** The settings the inbound checks are built from; a change means a rebuild on SIGHUP. */
+function inboundKey(s: Settings): string {
+  return JSON.stringify([s.protection, s.spam, s.virus, s.dns, s.hostname]);
 }
 
 /** [protection] ban_* as the ban list wants them; protection off = no automatic bans and no enforcement. */

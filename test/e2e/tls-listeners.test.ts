@@ -191,6 +191,38 @@ describe('listeners, limits, PROXY protocol and signals', () => {
     fresh.close();
   });
 
+  it('SIGHUP applies changed [protection] settings to the running port 25 (greylisting switched on)', async () => {
+    const before = await RawClient.connect(srv.ports.smtp);
+    await before.reply();
+    await before.command('EHLO a.example');
+    await before.command('MAIL FROM:<first@remote.test>');
+    assert.match((await before.command('RCPT TO:<alice@example.org>'))[0]!, /^250 /, 'no greylisting yet');
+    before.close();
+    const text = readFileSync(srv.configFile, 'utf8');
+    assert.ok(text.includes('[protection]\nenabled = false\n'));
+    writeFileSync(
+      srv.configFile,
+      text.replace('[protection]\nenabled = false\n', '[protection]\nenabled = true\ndnsbl = []\ngreylisting = true\ngreylist_delay = "1h"\npregreet_wait = "0s"\n'),
+    );
+    const reloads = srv.logs.filter((l) => l.msg === 'inbound checks rebuilt from the new [protection]/[spam]/[virus] settings').length;
+    srv.child!.kill('SIGHUP');
+    for (let i = 0; i < 100 && srv.logs.filter((l) => l.msg === 'inbound checks rebuilt from the new [protection]/[spam]/[virus] settings').length === reloads; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const after = await RawClient.connect(srv.ports.smtp);
+    await after.reply();
+    await after.command('EHLO b.example');
+    await after.command('MAIL FROM:<second@remote.test>');
+    assert.match((await after.command('RCPT TO:<alice@example.org>'))[0]!, /^451 4\.7\.1 /, 'greylisted after the reload');
+    after.close();
+    // Switch it off again for the tests that follow.
+    writeFileSync(srv.configFile, text);
+    srv.child!.kill('SIGHUP');
+    for (let i = 0; i < 100 && srv.logs.filter((l) => l.msg === 'inbound checks rebuilt from the new [protection]/[spam]/[virus] settings').length < reloads + 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+
   it('SIGTERM stops accepting, lets an open session finish, then exits 0', async () => {
     const c = await RawClient.connect(srv.ports.smtp);
     await c.reply();

@@ -238,6 +238,12 @@ export class SmtpService implements ProtocolHandler {
     };
   }
 
+  /** SIGHUP with changed [protection]/[spam]/[virus]: new checks apply to new commands from now on. */
+  setInbound(inbound: InboundPipeline | null, screen: ClientScreen | null): void {
+    this.deps.inbound = inbound;
+    this.deps.screen = screen;
+  }
+
   updateSettings(settings: SmtpSettings): void {
     this.settings = settings;
     const o = this.server.options as unknown as Record<string, unknown>;
