@@ -241,3 +241,39 @@ arc_trusted_sealers = ["trusted.test"]
     assert.match(r.last, /^550 5\.7\.23 /, JSON.stringify(r.replies));
   });
 });
+
+describe('rate limits on port 25', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await TestServer.create({
+      extraToml: '[protection]\nenabled = true\ndnsbl = []\ngreylisting = false\npregreet_wait = "0s"\nrate_limit_messages_per_minute = 3\nrate_limit_recipients_per_minute = 5\n',
+    });
+    await srv.start();
+    await srv.addAccount('alice@example.org', 'correct horse battery');
+  });
+  after(async () => {
+    await srv.stop();
+    srv.cleanup();
+  });
+
+  it('answers the client IP over its per-minute limits with 4xx, and the session survives', async () => {
+    const c = await RawClient.connect(srv.ports.smtp);
+    await banner(c);
+    await c.command('EHLO client.pass.test');
+    const codes: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const mail = (await c.command(`MAIL FROM:<r${i}@remote.test>`))[0]!;
+      codes.push(mail.slice(0, 9));
+      if (!mail.startsWith('250')) break;
+      assert.match((await c.command('RCPT TO:<alice@example.org>'))[0]!, /^250 /);
+      assert.match((await c.command('DATA'))[0]!, /^354 /);
+      c.write(`Subject: rate ${i}\r\n\r\nhi\r\n.\r\n`);
+      assert.match((await c.reply())[0]!, /^250 /);
+    }
+    assert.deepEqual(codes, ['250 2.1.0', '250 2.1.0', '250 2.1.0', '450 4.7.1']);
+    assert.match((await c.command('NOOP'))[0]!, /^250 /, 'the session survives the 4xx');
+    c.close();
+    const stored = [...(await mailboxMessages(dataDirOf(srv.dir), 'alice@example.org')), ...(await mailboxMessages(dataDirOf(srv.dir), 'alice@example.org', 'Junk'))];
+    assert.equal(stored.filter((m) => /Subject: rate \d/.test(m.raw)).length, 3, 'the three accepted messages were delivered');
+  });
+});
