@@ -76,6 +76,7 @@ export interface ProtectionSettings {
   banWindowMs: number;
   banTimeMs: number;
   banExempt: string[];
+  screenExempt: string[];
   rateLimitMessagesPerMinute: number;
   rateLimitConnectionsPerMinute: number;
   rateLimitRecipientsPerMinute: number;
@@ -375,6 +376,7 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       banWindowMs: field('protection.ban_window', () => parseDuration(c.protection.ban_window)),
       banTimeMs: field('protection.ban_time', () => parseDuration(c.protection.ban_time)),
       banExempt: field('protection.ban_exempt', () => (parseCidrList(c.protection.ban_exempt), c.protection.ban_exempt)),
+      screenExempt: field('protection.screen_exempt', () => (parseCidrList(c.protection.screen_exempt), c.protection.screen_exempt)),
       rateLimitMessagesPerMinute: c.protection.rate_limit_messages_per_minute,
       rateLimitConnectionsPerMinute: c.protection.rate_limit_connections_per_minute,
       rateLimitRecipientsPerMinute: c.protection.rate_limit_recipients_per_minute,

@@ -193,6 +193,10 @@ export const configSchema = z.strictObject({
         .array(z.string())
         .default([])
         .describe('Domains (ARC-Seal d=) whose valid ARC chains (RFC 8617) may override a DMARC or SPF failure: mailing lists and forwarders you trust to have authenticated the original message.'),
+      screen_exempt: z
+        .array(z.string())
+        .default(['127.0.0.0/8', '::1/128'])
+        .describe('Client networks (CIDR) that skip the screening checks — rate limits, DNSBL, pregreet wait, HELO checks and greylisting — as Postfix\'s permit_mynetworks does; [smtp] relay_networks skip them too. Sender authentication, spam and virus checks still apply.'),
       ban_after_failures: z
         .number()
         .int()

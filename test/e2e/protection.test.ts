@@ -77,6 +77,7 @@ describe('inbound protection (port 25)', () => {
 servers = ["${dns.address}"]
 [protection]
 enabled = true
+screen_exempt = []
 greylisting = true
 greylist_delay = "${GREYLIST_DELAY_MS}ms"
 pregreet_wait = "800ms"
@@ -246,7 +247,7 @@ describe('rate limits on port 25', () => {
   let srv: TestServer;
   before(async () => {
     srv = await TestServer.create({
-      extraToml: '[protection]\nenabled = true\ndnsbl = []\ngreylisting = false\npregreet_wait = "0s"\nrate_limit_messages_per_minute = 3\nrate_limit_recipients_per_minute = 5\n',
+      extraToml: '[protection]\nenabled = true\nscreen_exempt = []\ndnsbl = []\ngreylisting = false\npregreet_wait = "0s"\nrate_limit_messages_per_minute = 3\nrate_limit_recipients_per_minute = 5\n',
     });
     await srv.start();
     await srv.addAccount('alice@example.org', 'correct horse battery');

@@ -202,7 +202,7 @@ describe('listeners, limits, PROXY protocol and signals', () => {
     assert.ok(text.includes('[protection]\nenabled = false\n'));
     writeFileSync(
       srv.configFile,
-      text.replace('[protection]\nenabled = false\n', '[protection]\nenabled = true\ndnsbl = []\ngreylisting = true\ngreylist_delay = "1h"\npregreet_wait = "0s"\n'),
+      text.replace('[protection]\nenabled = false\n', '[protection]\nenabled = true\nscreen_exempt = []\ndnsbl = []\ngreylisting = true\ngreylist_delay = "1h"\npregreet_wait = "0s"\n'),
     );
     const reloads = srv.logs.filter((l) => l.msg === 'inbound checks rebuilt from the new [protection]/[spam]/[virus] settings').length;
     srv.child!.kill('SIGHUP');

@@ -13,6 +13,7 @@
  */
 import type { Settings } from '../../config/load.js';
 import { InboundPipeline, type InboundFilter } from './pipeline.js';
+import { cidrContains, parseCidrList } from '../../net/cidr.js';
 import { Reply } from '../../protocols/smtp/replies.js';
 import type { DnsLookup } from '../../lib/dns/mailauth-resolver.js';
 import type { GreylistRepo } from '../../storage/types.js';
@@ -78,9 +79,37 @@ export function inboundFilters(settings: Settings, deps: InboundDeps): { filters
   return { filters, screen: pregreet };
 }
 
+/** Filters that screen unknown clients; trusted networks skip them (Postfix: permit_mynetworks first). */
+const SCREENING = new Set(['ratelimit', 'dnsbl', 'pregreet', 'helo', 'greylist']);
+
+/** A filter that answers nothing for trusted clients and defers to `f` for everyone else. */
+function unlessTrusted(f: InboundFilter, trusted: (ip: string) => boolean): InboundFilter {
+  const pass = (ip: string) => trusted(ip);
+  return {
+    name: f.name,
+    failOpen: f.failOpen,
+    connect: f.connect && ((s) => (pass(s.remoteAddress) ? Promise.resolve(null) : f.connect!(s))),
+    helo: f.helo && ((s, h) => (pass(s.remoteAddress) ? Promise.resolve(null) : f.helo!(s, h))),
+    mailFrom: f.mailFrom && ((s, m) => (pass(s.remoteAddress) ? Promise.resolve(null) : f.mailFrom!(s, m))),
+    rcpt: f.rcpt && ((s, m, r) => (pass(s.remoteAddress) ? Promise.resolve(null) : f.rcpt!(s, m, r))),
+    data: f.data && ((ctx, result) => (pass(ctx.remoteAddress) ? Promise.resolve() : f.data!(ctx, result))),
+  };
+}
+
 export function buildInboundPipeline(settings: Settings, deps: InboundDeps): InboundSetup {
   if (!settings.protection.enabled) return { pipeline: null, screen: null };
-  const { filters, screen } = inboundFilters(settings, deps);
+  const { filters: all, screen: pregreet } = inboundFilters(settings, deps);
+  const exempt = parseCidrList([...settings.protection.screenExempt, ...settings.smtp.relayNetworks]);
+  const trusted = (ip: string) => cidrContains(exempt, ip);
+  const filters = all.map((f) => (SCREENING.has(f.name) ? unlessTrusted(f, trusted) : f));
+  const screen: ClientScreen = {
+    bannerDelayMs: (ip) => (trusted(ip) ? 0 : pregreet.bannerDelayMs(ip)),
+    get pipeliningCheck() {
+      return pregreet.pipeliningCheck;
+    },
+    exempt: trusted,
+    violation: (ip, kind, cid) => pregreet.violation(ip, kind, cid),
+  };
   const pipeline = new InboundPipeline(filters, { tempFail: Reply.inboundTempFail, log: deps.log, dataBudgetMs: DATA_BUDGET_MS });
   return { pipeline, screen };
 }

@@ -29,6 +29,8 @@ export interface ClientScreen {
   bannerDelayMs(ip: string): number;
   /** Whether commands pipelined before the EHLO reply are refused. */
   readonly pipeliningCheck: boolean;
+  /** Trusted clients ([protection] screen_exempt, relay_networks) are not screened at all. */
+  exempt?(ip: string): boolean;
   /** The engine saw a protocol violation: early talk or pipelining before the EHLO reply. */
   violation(ip: string, kind: 'pregreet' | 'pipelining', cid?: string): void;
 }

@@ -136,7 +136,7 @@ function connectionClass(role: SmtpRole, getSettings: () => SmtpSettings, getInb
       // Postfix's smtpd_junk_command_limit: NOOP/RSET/VRFY/HELP/ETRN loops are a flood, not a session.
       const verb = command.toString('latin1', 0, 5).trim().toUpperCase();
       const screen = role === 'smtp' && !this.session.user ? getScreen() : null;
-      if (screen && !this._upgrading) {
+      if (screen && !this._upgrading && !screen.exempt?.(this.remoteAddress)) {
         // Early talker: smtp-server answers 421 and closes; the screen forgets the client's pass.
         if (!this._ready) screen.violation(this.remoteAddress, 'pregreet', this.id);
         else if (this._heloPending && screen.pipeliningCheck) {
