@@ -6,6 +6,7 @@ import type { Settings, ListenerSettings } from './config/load.js';
 import type { ListenerName } from './config/schema.js';
 import type { Logger } from './log.js';
 import { SqliteStore } from './storage/sqlite/store.js';
+import { SqliteImapExtra } from './storage/sqlite/imap-extra.js';
 import { Directory } from './core/directory.js';
 import { Ingest } from './core/ingest.js';
 import { Delivery } from './core/delivery.js';
@@ -150,7 +151,7 @@ export class App {
   }
 
   private async startImap(name: ListenerName, l: ListenerSettings): Promise<void> {
-    const deps = { directory: this.directory, ingest: this.ingest, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, log: this.log, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs };
+    const deps = { directory: this.directory, ingest: this.ingest, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, log: this.log, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, extra: new SqliteImapExtra(this.store.db) };
     const service = new ImapService(name === 'imaps' ? 'imaps' : 'imap', this.imapSettings(l), deps, this.imapAccounts);
     this.imap.set(name, service);
     const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler: service });

@@ -47,7 +47,8 @@ export function messageIndexData(raw: Buffer, root: MimePart): MessageIndexData 
   }
   const dateText = byName.get('date')?.toString('latin1') ?? null;
   const parsed = dateText ? Date.parse(dateText.replace(/\([^)]*\)/g, '').trim()) : NaN;
-  const refs = (byName.get('references') ?? byName.get('in-reply-to'))?.toString('latin1').match(MSGID) ?? [];
+  // RFC 5256 3 step 1: References; without one (or without a valid id in it), the FIRST id of In-Reply-To only.
+  const refs = byName.get('references')?.toString('latin1').match(MSGID) ?? byName.get('in-reply-to')?.toString('latin1').match(MSGID)?.slice(0, 1) ?? [];
   let body = '';
   try {
     body = decodedText(raw, root);

@@ -476,3 +476,12 @@ export interface GroupCommit {
   /** Makes everything committed so far durable (one fsync, off the event loop). */
   syncCommitted(): Promise<void>;
 }
+
+/** IMAP data kept apart from MessageRepo (SQLite: storage/sqlite/imap-extra.ts). */
+export interface ImapExtraRepo {
+  /**
+   * Keywords set on at least one message of the mailbox, deduplicated case-insensitively (first spelling
+   * kept), in a stable order: what SELECT's FLAGS and PERMANENTFLAGS list (RFC 9051 6.3.2, 7.3.5).
+   */
+  keywordsInUse(mailboxId: number): Promise<string[]>;
+}

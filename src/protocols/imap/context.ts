@@ -5,7 +5,7 @@ import type { Directory } from '../../core/directory.js';
 import type { Ingest } from '../../core/ingest.js';
 import type { ChangeBus } from '../../core/changes.js';
 import type { AuthLimiter } from '../../core/auth-limiter.js';
-import type { BlobStore, MailboxRepo, MessageRepo } from '../../storage/types.js';
+import type { BlobStore, ImapExtraRepo, MailboxRepo, MessageRepo } from '../../storage/types.js';
 
 export interface ImapSettings {
   hostname: string;
@@ -31,4 +31,6 @@ export interface ImapDeps {
   mailboxes: MailboxRepo;
   messages: MessageRepo;
   blobs: BlobStore;
+  /** Keywords in use per mailbox (SELECT FLAGS). */
+  extra: ImapExtraRepo;
 }

@@ -22,6 +22,8 @@ export class MailboxView {
   readonly ownModseqs = new Set<number>();
   /** RFC 5182 SEARCHRES: the saved result, as UIDs. */
   saved: NumberRanges = [];
+  /** Keywords announced in FLAGS (RFC 9051 7.3.5), lower-cased -> spelling shown; grows only (updates.ts). */
+  readonly keywords = new Map<string, string>();
 
   constructor(
     public mailbox: Mailbox,

@@ -6,11 +6,12 @@
  * Names are stored with "/" as the separator; INBOX is case-insensitive and always "INBOX".
  */
 import { normalizeLineEndings } from '../../../lib/mime/parse.js';
-import { formatRanges, rangesFromNumbers, MAX_UINT32 } from '../../../lib/imap/sequence-set.js';
+import { formatRanges, iterateRanges, rangesCount, rangesFromNumbers, rangesIntersect, MAX_UINT32, type NumberRanges } from '../../../lib/imap/sequence-set.js';
 import { Flag, type Mailbox, type SpecialUse } from '../../../storage/types.js';
 import { ImapBad, ImapNo } from '../errors.js';
 import { MailboxView } from '../mailbox-view.js';
 import { flagList, parseFlags } from '../fetch.js';
+import { learnKeywords, sendFlagsResponses } from '../updates.js';
 import { mailboxNameProblem } from '../parser.js';
 import type { AppendCommand, CreateCommand, DeleteCommand, ListCommand, LsubCommand, RenameCommand, SelectCommand, StatusCommand, StatusItem, SubscribeCommand } from '../parser.js';
 import type { ImapSession, Done } from '../session.js';
@@ -42,6 +43,8 @@ async function ensureParents(s: ImapSession, name: string): Promise<void> {
 export async function runSelect(s: ImapSession, cmd: SelectCommand): Promise<Done> {
   const { mailboxes, messages } = s.deps;
   if (cmd.qresync && !s.qresync) throw new ImapBad('QRESYNC is not enabled');
+  const match = cmd.qresync?.seqMatch;
+  if (match && rangesCount(match.seqs) !== rangesCount(match.uids)) throw new ImapBad('QRESYNC: known-sequence-set and known-uid-set differ in size');
   if (s.view) {
     s.selectView(null);
     // RFC 7162 3.2.11 / RFC 9051 7.1: the previous mailbox is closed.
@@ -53,8 +56,9 @@ export async function runSelect(s: ImapSession, cmd: SelectCommand): Promise<Don
   const uids = await messages.uids(mb.id);
   const first = await mailboxes.claimRecent(mb.id, readOnly ? 0 : mb.uidNext);
   const view = new MailboxView(mb, readOnly, uids, first < mb.uidNext ? [[first, MAX_UINT32]] : [], mb.highestModseq);
-  s.send('* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n');
-  s.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : '(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)'}] Flags permitted\r\n`);
+  // RFC 9051 6.3.2 / 7.3.5: FLAGS lists the system flags and the keywords in use; PERMANENTFLAGS adds \* (any new keyword).
+  learnKeywords(view, await s.deps.extra.keywordsInUse(mb.id));
+  sendFlagsResponses(s, view);
   s.send(`* ${uids.length} EXISTS\r\n`);
   if (!s.rev2) {
     s.send(`* ${view.recentCount} RECENT\r\n`);
@@ -72,8 +76,14 @@ export async function runSelect(s: ImapSession, cmd: SelectCommand): Promise<Don
     // RFC 7162 3.2.5.2: VANISHED (EARLIER) then FETCH of what changed since the client's modseq.
     const q = cmd.qresync;
     const since = Number(q.modSeq);
-    const known = q.knownUids ?? [[1, MAX_UINT32]];
-    const gone = await messages.vanished(mb.id, since, known as Array<[number, number]>);
+    let known: NumberRanges = q.knownUids ?? [[1, MAX_UINT32]];
+    if (q.seqMatch) {
+      // RFC 7162 3.2.5.2: a (message number, UID) pair that still matches proves no message with a lower UID
+      // was expunged since the client's cache: VANISHED (EARLIER) needs only UIDs above the last such UID.
+      const upTo = matchedUid(view, q.seqMatch.seqs, q.seqMatch.uids);
+      if (upTo > 0) known = rangesIntersect(known, [[upTo + 1, MAX_UINT32]]);
+    }
+    const gone = known.length ? await messages.vanished(mb.id, since, known as Array<[number, number]>) : [];
     if (gone.length) s.send(`* VANISHED (EARLIER) ${formatRanges(rangesFromNumbers(gone))}\r\n`);
     const changed = await messages.fetch(mb.id, known as Array<[number, number]>, { changedSince: since });
     for (const m of changed) {
@@ -83,6 +93,23 @@ export async function runSelect(s: ImapSession, cmd: SelectCommand): Promise<Don
   }
   s.selectView(view);
   return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${cmd.name} completed` };
+}
+
+/**
+ * RFC 7162 3.2.5.2 message sequence match data: walks the (message number, UID) pairs in order and returns the
+ * UID of the last pair that matches the current mailbox before the first that does not (0: none matched).
+ * The two sets must have as many members (BAD otherwise).
+ */
+export function matchedUid(view: MailboxView, seqs: NumberRanges, uids: NumberRanges): number {
+  if (rangesCount(seqs) !== rangesCount(uids)) throw new ImapBad('QRESYNC: known-sequence-set and known-uid-set differ in size');
+  const u = iterateRanges(uids);
+  let last = 0;
+  for (const seq of iterateRanges(seqs)) {
+    const uid = u.next().value as number;
+    if (seq > view.exists || view.uids[seq - 1] !== uid) break;
+    last = uid;
+  }
+  return last;
 }
 
 export async function runCreate(s: ImapSession, cmd: CreateCommand): Promise<Done> {

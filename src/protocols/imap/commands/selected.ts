@@ -8,6 +8,7 @@ import { Flag } from '../../../storage/types.js';
 import { ImapNo } from '../errors.js';
 import { flagList, parseFlags } from '../fetch.js';
 import { resolveUids } from '../sets.js';
+import { announceKeywords } from '../updates.js';
 import type { CopyCommand, ExpungeCommand, StoreCommand } from '../parser.js';
 import type { ImapSession, Done } from '../session.js';
 
@@ -67,6 +68,8 @@ export async function runStore(s: ImapSession, cmd: StoreCommand): Promise<Done>
     view.ownModseqs.add(res.modseq);
     s.deps.changes.publish({ type: 'flags', accountId: s.account!.id, mailboxId: view.id, uids: res.updated.map((u) => u.uid), modseq: res.modseq });
   }
+  // A keyword new to the mailbox: FLAGS (and PERMANENTFLAGS) before the FETCH that shows it (RFC 9051 7.3.5).
+  announceKeywords(s, view, res.updated.flatMap((u) => u.keywords));
   // RFC 9051 6.4.6: the new flags unless .SILENT; RFC 7162 3.1.3: with CONDSTORE, MODSEQ too (even .SILENT).
   const report = [...res.updated, ...(cmd.unchangedSince !== null ? [] : res.unchanged)].sort((a, b) => a.uid - b.uid);
   const changed = new Set(res.updated.map((u) => u.uid));

