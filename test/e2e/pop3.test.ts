@@ -65,7 +65,7 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
 
 before(async () => {
   srv = await TestServer.create({ listeners: ['smtp', 'pop3', 'pop3s', 'imaps'] });
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy']) await srv.addAccount(`${u}@example.org`, PASSWORD);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kate']) await srv.addAccount(`${u}@example.org`, PASSWORD);
   await srv.start();
 });
 
@@ -384,6 +384,34 @@ test('an IMAP session on the same INBOX sees the expunges of a POP3 QUIT', async
       assert.equal((imap.mailbox as { exists: number }).exists, 1);
       const left = await imap.fetchOne('*', { envelope: true });
       assert.equal(left && left.envelope?.subject, 'i2');
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await imap.logout().catch(() => undefined);
+  }
+});
+
+test('RETR marks a message \\Seen for IMAP at QUIT (as Dovecot), TOP and a dropped session do not', async () => {
+  for (const s of ['s1', 's2', 's3']) await deliver('kate@example.org', simple(s));
+  const first = await login('kate@example.org');
+  assert.match((await first.c.multi('RETR 1')).status, /^\+OK/);
+  await first.c.untilClosed(300).catch(() => undefined);
+  first.c.close(); // dropped without QUIT: nothing changes
+  await new Promise((r) => setTimeout(r, 300)); // the server notices the close and releases the maildrop
+  const { c } = await login('kate@example.org');
+  assert.match((await c.multi('RETR 2')).status, /^\+OK/);
+  assert.match((await c.multi('TOP 3 0')).status, /^\+OK/);
+  assert.match(await c.command('QUIT'), /^\+OK/);
+  await c.untilClosed();
+  const imap = new ImapFlow({ host: '127.0.0.1', port: srv.ports.imaps, secure: true, tls: { rejectUnauthorized: false }, auth: { user: 'kate@example.org', pass: PASSWORD }, logger: false });
+  await imap.connect();
+  try {
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      const flags: Record<string, boolean> = {};
+      for await (const m of imap.fetch('1:*', { envelope: true, flags: true })) flags[m.envelope!.subject!] = m.flags!.has('\\Seen');
+      assert.deepEqual(flags, { s1: false, s2: true, s3: false });
     } finally {
       lock.release();
     }

@@ -19,7 +19,7 @@ import type { ConnectionInfo } from '../../net/listener.js';
 import type { Directory } from '../../core/directory.js';
 import type { ChangeBus } from '../../core/changes.js';
 import { type AuthLimiter, sleep } from '../../core/auth-limiter.js';
-import type { BlobStore, MailboxRepo, MessageRepo } from '../../storage/types.js';
+import { Flag, type BlobStore, type MailboxRepo, type MessageRepo } from '../../storage/types.js';
 import { LineSplitter, MessageEncoder, decodeSaslPlain, parseCommand, uniqueId, type Command, type CommandName, type SplitItem } from './parser.js';
 import { Err, Pop3Error, StreamAbort } from './errors.js';
 
@@ -69,6 +69,7 @@ interface DropEntry {
   size: number;
   blobId: string;
   prefixLength: number;
+  flags: number;
 }
 
 interface Maildrop {
@@ -79,6 +80,8 @@ interface Maildrop {
   messages: DropEntry[];
   /** Indexes (0-based) marked by DELE. */
   deleted: Set<number>;
+  /** Indexes (0-based) retrieved whole by RETR: marked \Seen at QUIT (as Dovecot does), not on a dropped session. */
+  retrieved: Set<number>;
   /** Octets of the messages not marked (kept up to date so STAT is O(1)). */
   liveOctets: number;
   release: () => void;
@@ -413,8 +416,9 @@ export class Pop3Session {
         address: account.address,
         mailboxId: inbox.id,
         uidValidity: inbox.uidValidity,
-        messages: rows.map((m) => ({ id: m.id, uid: m.uid, size: m.size, blobId: m.blobId, prefixLength: m.prefixLength })),
+        messages: rows.map((m) => ({ id: m.id, uid: m.uid, size: m.size, blobId: m.blobId, prefixLength: m.prefixLength, flags: m.flags })),
         deleted: new Set(),
+        retrieved: new Set(),
         liveOctets: rows.reduce((n, m) => n + m.size, 0),
         release,
       };
@@ -507,6 +511,7 @@ export class Pop3Session {
     } catch (err) {
       throw err instanceof StreamAbort ? err : new StreamAbort((err as Error).message);
     }
+    if (bodyLines === null) this.drop!.retrieved.add(msg - 1);
   }
 
   dele(msg: number): void {
@@ -544,7 +549,17 @@ export class Pop3Session {
         throw Err.notRemoved();
       }
     }
-    this.log.info({ cid: this.info.id, proto: 'pop3', user: d.address, deleted: removed }, 'pop3 update');
+    // Retrieved messages that stay in the maildrop become \Seen for IMAP clients (Dovecot's pop3 default).
+    const seen = [...d.retrieved].filter((i) => !d.deleted.has(i) && !(d.messages[i]!.flags & Flag.Seen)).map((i) => d.messages[i]!.uid);
+    if (seen.length) {
+      try {
+        const r = await this.deps.messages.storeFlags(d.mailboxId, seen, 'add', Flag.Seen, []);
+        if (r.updated.length) this.deps.changes.publish({ type: 'flags', accountId: d.accountId, mailboxId: d.mailboxId, uids: r.updated.map((u) => u.uid), modseq: r.modseq });
+      } catch (err) {
+        this.log.warn({ cid: this.info.id, proto: 'pop3', err: (err as Error).message }, 'could not mark retrieved messages \\Seen');
+      }
+    }
+    this.log.info({ cid: this.info.id, proto: 'pop3', user: d.address, deleted: removed, seen: seen.length }, 'pop3 update');
     const left = d.messages.length - d.deleted.size;
     this.send(`+OK Postern POP3 server signing off (${left} messages left)`);
     this.end();
