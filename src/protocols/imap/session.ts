@@ -27,6 +27,7 @@ import type { Account } from '../../storage/types.js';
 import type { Change } from '../../core/changes.js';
 import { sendUpdates } from './updates.js';
 import { authenticateWith } from './commands/auth.js';
+import { searchCharsetDecoder } from './charsets.js';
 
 export type { State } from './commands/index.js';
 
@@ -248,7 +249,7 @@ export class ImapSession {
     await this.throttle();
     let cmd: Command;
     try {
-      cmd = parseCommand(raw, { utf7Mailboxes: !this.utf8 });
+      cmd = parseCommand(raw, { utf7Mailboxes: !this.utf8, charsetDecoder: searchCharsetDecoder });
     } catch (e) {
       if (e instanceof ImapParseError) {
         const tag = e.tag ?? sniffedTag;
