@@ -8,9 +8,18 @@
  * load: under 20 concurrent senders one fsync covers many messages, at idle a message waits for one fsync.
  * Changes are published, and callers answered, only after the batch is durable.
  * Never resolves before the message is durable; a failure rejects and nothing is half-visible.
+ *
+ * Full-text indexing is off this path (TextIndexer below): the message's transaction commits only a durable
+ * "text owed" marker for its blob (blob_text.pending); the text (kept in memory since the parse) is inserted
+ * into the FTS index after the commit, in short slices on the event loop, batched in one transaction per slice.
+ * The trigram insert of a 64 KB message costs 3-6 ms, which used to run inside every ingest transaction and
+ * block every session. A crash never loses the obligation: markers left by a previous process (or dropped from
+ * the bounded memory backlog) are found in the database and their text is read back from the blob.
+ * SEARCH of header or text keys calls textIndexed() first, which indexes whatever is still pending, so a search
+ * always sees every committed message.
  */
 import { parseMessage } from '../lib/mime/parse.js';
-import type { AppendOutcome, MessageRepo, BlobStore, NewMessage, GroupCommit } from '../storage/types.js';
+import type { AppendOutcome, MessageRepo, BlobStore, NewMessage, GroupCommit, BlobText } from '../storage/types.js';
 import type { ChangeBus } from './changes.js';
 import { messageIndexData } from './message-index.js';
 
@@ -43,9 +52,19 @@ export class Ingest {
   /** The flush loop is running (committing or waiting for its sync): new arrivals join its next round. */
   private flushing = false;
 
+  private readonly texts: TextIndexer | null;
+
   constructor(
     private readonly deps: { messages: MessageRepo; blobs: BlobStore; changes: ChangeBus; now?: () => number; groupCommit?: GroupCommit },
-  ) {}
+  ) {
+    const m = deps.messages;
+    this.texts = m.indexTexts && m.pendingTexts ? new TextIndexer(m, deps.blobs, deps.groupCommit) : null;
+  }
+
+  /** Resolves once every committed message's text is in the full-text index (SEARCH calls this first). */
+  async textIndexed(): Promise<void> {
+    await this.texts?.catchUp();
+  }
 
   async ingest(msg: IngestMessage): Promise<AppendOutcome[]> {
     const blob = await this.deps.blobs.put(msg.raw);
@@ -64,6 +83,7 @@ export class Ingest {
       mime,
       ignoreQuota: t.ignoreQuota,
       index,
+      deferText: this.texts !== null,
     }));
     return new Promise<AppendOutcome[]>((resolve, reject) => {
       this.pending.push({ items, resolve, reject });
@@ -95,6 +115,7 @@ export class Ingest {
     try {
       // appendMany runs its transaction synchronously inside the call (better-sqlite3), as deferSync requires.
       outcomes = gc ? await gc.deferSync(() => this.deps.messages.appendMany(all)) : await this.deps.messages.appendMany(all);
+      if (this.texts) for (const it of all) if (it.index) this.texts.add(it.blobId, it.index.headers, it.index.body);
       if (gc) await gc.syncCommitted();
     } catch (err) {
       for (const p of batch) p.reject(err);
@@ -108,6 +129,125 @@ export class Ingest {
         if (o.ok) this.deps.changes.publish({ type: 'append', accountId: o.accountId, mailboxId: o.message.mailboxId, uid: o.message.uid, modseq: o.message.modseq });
       }
       p.resolve(mine);
+    }
+  }
+}
+
+/** In-memory backlog bounds: beyond them a text is dropped and read back from its blob later (the marker stays). */
+const BACKLOG_MAX_ENTRIES = 5000;
+const BACKLOG_MAX_CHARS = 64 * 1024 * 1024;
+/** One slice of background indexing holds the event loop about this long, then yields for SLICE_GAP_MS. */
+const SLICE_MS = 8;
+const SLICE_GAP_MS = 4;
+/** One FTS transaction: at most this many texts / characters (a 64 KB text costs 3-6 ms to index). */
+const CHUNK_ENTRIES = 32;
+const CHUNK_CHARS = 128 * 1024;
+
+/**
+ * Deferred full-text indexing (see the header). Invariant: every blob_text row with pending = 1 is either in
+ * `backlog` or will be found by the database scan (`scanDb`), which is on at start (markers a previous process
+ * left) and whenever a text was dropped from the backlog. indexTexts() clears a marker in the transaction that
+ * inserts the text and ignores blobs already indexed, so indexing twice is harmless.
+ */
+class TextIndexer {
+  private readonly backlog = new Map<string, { headers: string; body: string }>();
+  private chars = 0;
+  private scanDb = true;
+  private scanAfter = 0;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  /** The slice or catch-up that is running (one at a time: they share the backlog and the scan cursor). */
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly messages: MessageRepo,
+    private readonly blobs: BlobStore,
+    private readonly gc: GroupCommit | undefined,
+  ) {
+    this.schedule(0);
+  }
+
+  add(blobId: string, headers: string, body: string): void {
+    if (this.backlog.has(blobId)) return;
+    if (this.backlog.size >= BACKLOG_MAX_ENTRIES || this.chars + body.length > BACKLOG_MAX_CHARS) this.scanDb = true;
+    else {
+      this.backlog.set(blobId, { headers, body });
+      this.chars += headers.length + body.length;
+    }
+    this.schedule(0);
+  }
+
+  /** Indexes everything pending (memory and database), then resolves. */
+  catchUp(): Promise<void> {
+    const run = this.running.then(async () => {
+      while (this.backlog.size || this.scanDb) await this.step(Infinity);
+    });
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) return;
+    const go = () => {
+      this.timer = null;
+      const run = this.running.then(() => this.step(SLICE_MS));
+      this.running = run.catch(() => undefined);
+      // A failure (e.g. the store closed under us) stops the loop; the markers stay for the next add/catch-up/start.
+      void run.then(
+        () => {
+          if (this.backlog.size || this.scanDb) this.schedule(SLICE_GAP_MS);
+        },
+        () => undefined,
+      );
+    };
+    this.timer = delayMs > 0 ? setTimeout(go, delayMs) : setImmediate(go);
+    this.timer.unref?.();
+  }
+
+  /** Indexes for about budgetMs: the memory backlog first, then one batch of markers found in the database. */
+  private async step(budgetMs: number): Promise<void> {
+    const t0 = performance.now();
+    while (this.backlog.size && performance.now() - t0 < budgetMs) {
+      const chunk: BlobText[] = [];
+      let chars = 0;
+      for (const [blobId, t] of this.backlog) {
+        if (chunk.length >= CHUNK_ENTRIES || (chunk.length && chars + t.body.length > CHUNK_CHARS)) break;
+        chunk.push({ blobId, headers: t.headers, body: t.body });
+        chars += t.headers.length + t.body.length;
+      }
+      this.commit(chunk);
+      for (const c of chunk) this.backlog.delete(c.blobId);
+      this.chars -= chars;
+    }
+    if (this.backlog.size || !this.scanDb || performance.now() - t0 >= budgetMs) return;
+    const rows = this.messages.pendingTexts!(CHUNK_ENTRIES, this.scanAfter);
+    if (!rows.length) {
+      this.scanDb = false;
+      this.scanAfter = 0;
+      return;
+    }
+    const chunk: BlobText[] = [];
+    for (const r of rows) {
+      this.scanAfter = r.row;
+      if (this.backlog.has(r.blobId)) continue;
+      chunk.push({ blobId: r.blobId, ...(await this.readText(r.blobId)) });
+    }
+    this.commit(chunk);
+  }
+
+  private commit(chunk: BlobText[]): void {
+    if (!chunk.length) return;
+    // No fsync on the event loop: the index is derived data, and its marker is cleared in the same transaction.
+    if (this.gc) this.gc.deferSync(() => this.messages.indexTexts!(chunk));
+    else this.messages.indexTexts!(chunk);
+  }
+
+  private async readText(blobId: string): Promise<{ headers: string; body: string }> {
+    try {
+      const raw = await this.blobs.get(blobId);
+      const ix = messageIndexData(raw, parseMessage(raw));
+      return { headers: ix.headers, body: ix.body };
+    } catch {
+      return { headers: '', body: '' }; // a blob we cannot read: cleared with empty text rather than retried forever
     }
   }
 }

@@ -100,6 +100,18 @@ export interface NewMessage {
   ignoreQuota?: boolean;
   /** Search/sort data extracted once at ingest (IMAP SEARCH, SORT, THREAD); absent = not indexed. */
   index?: MessageIndexData;
+  /**
+   * Commit only a durable "text still to index" marker for the blob instead of inserting its full-text index
+   * row in this transaction (the caller indexes later through indexTexts; core/ingest.ts does).
+   */
+  deferText?: boolean;
+}
+
+/** A blob's text for the full-text index (MessageIndexData.headers/body). */
+export interface BlobText {
+  blobId: string;
+  headers: string;
+  body: string;
 }
 
 /** What SEARCH/SORT/THREAD need from a message, extracted at ingest (RFC 9051 6.4.4, RFC 5256). */
@@ -227,6 +239,10 @@ export interface MessageRepo {
    * for the whole batch (group commit). Each item gets its own outcome; a quota failure affects only that item.
    */
   appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
+  /** Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction). */
+  indexTexts?(texts: BlobText[]): void;
+  /** Blob ids still marked pending (committed with deferText, not yet indexed), oldest first. */
+  pendingTexts?(limit: number, afterBlobRow?: number): Array<{ row: number; blobId: string }>;
   list(mailboxId: number): Promise<MessageMeta[]>;
   get(mailboxId: number, uid: number): Promise<MessageMeta | null>;
   /** The stored MIME structure of a message. */

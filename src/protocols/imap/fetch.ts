@@ -157,25 +157,35 @@ async function binaryPart(s: ImapSession, l: Loaded, part: number[]): Promise<Bu
   return decoded;
 }
 
+/** Items answered from the metadata row alone (no MIME tree, no blob). */
+const META_ITEMS = new Set<FetchItem['type']>(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ']);
+
+function metaItem(s: ImapSession, m: MessageMeta, type: FetchItem['type']): string {
+  switch (type) {
+    case 'UID':
+      return `UID ${m.uid}`;
+    case 'FLAGS':
+      return `FLAGS ${flagList(m.flags, m.keywords, !s.rev2 && !!s.view?.isRecent(m.uid))}`;
+    case 'INTERNALDATE':
+      return `INTERNALDATE ${internalDate(m.internalDate)}`;
+    case 'RFC822.SIZE':
+      return `RFC822.SIZE ${m.size}`;
+    default:
+      return `MODSEQ (${m.modseq})`;
+  }
+}
+
 /** One FETCH response's items. */
 async function renderItem(s: ImapSession, l: Loaded, item: FetchItem, out: (string | Buffer)[]): Promise<void> {
   const m = l.m;
   const opts = { utf8: s.utf8, messageGlobal: s.rev2 };
   switch (item.type) {
     case 'UID':
-      out.push(`UID ${m.uid}`);
-      return;
     case 'FLAGS':
-      out.push(`FLAGS ${flagList(m.flags, m.keywords, !s.rev2 && !!s.view?.isRecent(m.uid))}`);
-      return;
     case 'INTERNALDATE':
-      out.push(`INTERNALDATE ${internalDate(m.internalDate)}`);
-      return;
     case 'RFC822.SIZE':
-      out.push(`RFC822.SIZE ${m.size}`);
-      return;
     case 'MODSEQ':
-      out.push(`MODSEQ (${m.modseq})`);
+      out.push(metaItem(s, m, item.type));
       return;
     case 'ENVELOPE': {
       const mime = await l.mime();
@@ -244,6 +254,24 @@ export async function runFetch(s: ImapSession, cmd: FetchCommand): Promise<Done>
     }
   }
   const hasFlags = items.some((i) => i.type === 'FLAGS');
+  if (flagged.size === 0 && items.every((i) => META_ITEMS.has(i.type))) {
+    // Metadata only (`UID FETCH 1:* (FLAGS)` of a whole mailbox): one string per ~64 KB of responses, written
+    // with back-pressure, instead of several writes and awaits per message.
+    const types = items.map((i) => i.type);
+    let chunk = '';
+    for (const m of rows) {
+      let line = `* ${view.seqOf(m.uid)} FETCH (`;
+      for (let i = 0; i < types.length; i++) line += (i ? ' ' : '') + metaItem(s, m, types[i]!);
+      chunk += line + ')\r\n';
+      if (chunk.length >= 65536) {
+        s.send(chunk);
+        chunk = '';
+        await s.out.maybeFlush();
+      }
+    }
+    if (chunk) s.send(chunk);
+    return {};
+  }
   for (const m of rows) {
     const l = new Loaded(s, m);
     const parts: (string | Buffer)[] = [];

@@ -80,8 +80,28 @@ export function toQuery(key: SearchKey, view: MailboxView, rev2: boolean): Messa
   }
 }
 
+/** Header and text keys are answered from the full-text index (its rows are written after the commit). */
+function usesText(key: SearchKey): boolean {
+  switch (key.type) {
+    case 'header':
+    case 'body':
+    case 'text':
+      return true;
+    case 'and':
+      return key.keys.some(usesText);
+    case 'or':
+      return usesText(key.left) || usesText(key.right);
+    case 'not':
+      return usesText(key.key);
+    default:
+      return false;
+  }
+}
+
 /** Matching messages of the view, ascending by UID. */
 export async function searchView(s: ImapSession, key: SearchKey): Promise<SearchHit[]> {
+  // Messages committed but not yet in the text index are indexed first: SEARCH sees every message.
+  if (usesText(key)) await s.deps.ingest.textIndexed();
   const view = s.view!;
   const hits = await s.deps.messages.search(view.id, toQuery(key, view, s.rev2));
   return hits.filter((h) => view.has(h.uid));

@@ -63,6 +63,9 @@ export class ImapMessageStore {
       mbAdd: db.prepare('UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + ?, unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?'),
       accAdd: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + ? WHERE id = ?'),
       textFor: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id) VALUES (?)'),
+      textPending: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id, pending) VALUES (?, 1)'),
+      textDone: db.prepare('UPDATE blob_text SET pending = 0 WHERE blob_id = ? AND pending = 1 RETURNING id').pluck(),
+      pendingList: db.prepare('SELECT id AS row, blob_id AS blobId FROM blob_text WHERE pending = 1 AND id > ? ORDER BY id LIMIT ?'),
       textInsert: db.prepare('INSERT INTO text_index(rowid, headers, body) VALUES (?, ?, ?)'),
       sortRow: db.prepare('SELECT uid, internal_date, size, sent_date, subject, sort_from, sort_to, sort_cc, message_id, refs FROM messages WHERE mailbox_id = ? AND uid = ?'),
     };
@@ -79,6 +82,28 @@ export class ImapMessageStore {
     if (!ix) return;
     const r = this.stmts.textFor.run(blobId);
     if (r.changes > 0) this.stmts.textInsert.run(r.lastInsertRowid, ix.headers, ix.body);
+  }
+
+  /** Marks a blob's text as owed to the index (in the message's transaction); a blob already known is left as is. */
+  markTextPending(blobId: string): void {
+    this.stmts.textPending.run(blobId);
+  }
+
+  /** Inserts the text of blobs still pending and clears their marker, in one transaction. */
+  indexTexts(texts: Array<{ blobId: string; headers: string; body: string }>): void {
+    const s = this.stmts;
+    this.db
+      .transaction(() => {
+        for (const t of texts) {
+          const id = s.textDone.get(t.blobId) as number | undefined;
+          if (id !== undefined) s.textInsert.run(id, t.headers, t.body);
+        }
+      })
+      .immediate();
+  }
+
+  pendingTexts(limit: number, afterRow = 0): Array<{ row: number; blobId: string }> {
+    return this.stmts.pendingList.all(afterRow, limit) as Array<{ row: number; blobId: string }>;
   }
 
   uids(mailboxId: number): number[] {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { Flag, type AppendOutcome, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
+import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
 
@@ -55,7 +55,8 @@ export class SqliteMessages implements MessageRepo {
           const id = Number(
             s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime), ...ImapMessageStore.indexColumns(item.index)).lastInsertRowid,
           );
-          this.imap.indexText(item.blobId, item.index);
+          if (item.deferText) this.imap.markTextPending(item.blobId);
+          else this.imap.indexText(item.blobId, item.index);
           return {
             ok: true,
             accountId: mb.account_id as number,
@@ -96,6 +97,13 @@ export class SqliteMessages implements MessageRepo {
         return { uids: removed, modseq };
       })
       .immediate();
+  }
+
+  indexTexts(texts: BlobText[]): void {
+    this.imap.indexTexts(texts);
+  }
+  pendingTexts(limit: number, afterRow?: number): Array<{ row: number; blobId: string }> {
+    return this.imap.pendingTexts(limit, afterRow);
   }
 
   async uids(mailboxId: number): Promise<number[]> {

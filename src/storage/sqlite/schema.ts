@@ -168,6 +168,13 @@ const MIGRATIONS: string[] = [
     until INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 6: deferred full-text indexing (core/ingest.ts TextIndexer): a blob committed with pending = 1 still owes its
+  // text_index row; the flag is set in the message's own transaction and cleared in the one that inserts the text,
+  // so a crash never loses the obligation.
+  `
+  ALTER TABLE blob_text ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX blob_text_pending ON blob_text(id) WHERE pending = 1;
+  `,
 ];
 
 export function migrate(db: Database.Database): void {
