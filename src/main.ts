@@ -9,6 +9,8 @@ import { createLogger } from './log.js';
 import { SqliteStore } from './storage/sqlite/store.js';
 import { Admin, AdminError } from './cli/admin.js';
 import { readPassword } from './cli/password.js';
+import { importAccounts, importAliases, importDms, importQuotas, type ImportReport } from './cli/import-dms.js';
+import { readFileSync } from 'node:fs';
 import { BanAdmin } from './cli/bans.js';
 import { OutboundAdmin } from './cli/outbound.js';
 import { dkimKeys } from './app-outbound.js';
@@ -191,6 +193,40 @@ function program(): Command {
     .command('del <address>')
     .description('remove a quota (unlimited)')
     .action(async (address: string, _o, cmd: Command) => console.log(`quota ${await withAdmin(cmd, (a) => a.delQuota(address))}`));
+
+  // Migration from docker-mailserver: its config files, hashes kept (upgraded to argon2id at the next login).
+  const report = async (cmd: Command, fn: (a: Admin) => Promise<ImportReport>) => {
+    const r = await withAdmin(cmd, fn);
+    for (const x of r.imported) console.log(`imported ${x}`);
+    for (const x of r.skipped) console.log(`skipped ${x}`);
+    for (const x of r.failed) process.stderr.write(`postern: ${x}\n`);
+    console.log(`${r.imported.length} imported, ${r.skipped.length} skipped, ${r.failed.length} failed`);
+    if (r.failed.length) process.exitCode = 1;
+  };
+  const readImport = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new AdminError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  email
+    .command('import <file>')
+    .description('create accounts from docker-mailserver\'s postfix-accounts.cf (address|{SCHEME}hash)')
+    .action(async (file: string, _o, cmd: Command) => report(cmd, (a) => importAccounts(a, readImport(file), file)));
+  alias
+    .command('import <file>')
+    .description('add aliases from docker-mailserver\'s postfix-virtual.cf (alias target[,target])')
+    .action(async (file: string, _o, cmd: Command) => report(cmd, (a) => importAliases(a, readImport(file), file)));
+  quota
+    .command('import <file>')
+    .description('set quotas from docker-mailserver\'s dovecot-quotas.cf (address:size)')
+    .action(async (file: string, _o, cmd: Command) => report(cmd, (a) => importQuotas(a, readImport(file), file)));
+  p.command('import')
+    .description('migrate from another server')
+    .command('dms <config-dir>')
+    .description('import accounts, aliases and quotas from a docker-mailserver config directory (docker-data/dms/config)')
+    .action(async (dir: string, _o, cmd: Command) => report(cmd, (a) => importDms(a, dir)));
 
   const domain = p.command('domain').description('local domains (added automatically with accounts and aliases)');
   domain

@@ -5,7 +5,7 @@
  */
 import { parseAddress, parseCatchAll } from '../lib/address.js';
 import { formatSize, parseSize } from '../lib/size.js';
-import { hashPassword } from '../core/passwords.js';
+import { hashPassword, normalizeHash } from '../core/passwords.js';
 import type { Store, SpecialUse } from '../storage/types.js';
 
 export class AdminError extends Error {
@@ -47,6 +47,18 @@ export class Admin {
     if ((await this.store.directory.aliasTargets(a.address)).length) throw new AdminError(`${a.address} is already an alias; delete the alias first`);
     const created = await this.store.directory.createAccount(
       { address: a.address, domain: a.domain, passwordHash: await hashPassword(password), quotaBytes: this.opts.defaultQuota },
+      DEFAULT_MAILBOXES,
+    );
+    if (!created) throw new AdminError(`account ${a.address} already exists`);
+    return a.address;
+  }
+
+  /** An account with an existing hash (docker-mailserver / Dovecot); upgraded to argon2id at its next login. */
+  async importEmail(addr: string, storedHash: string): Promise<string> {
+    const a = address(addr);
+    if (!normalizeHash(storedHash.trim())) throw new AdminError(`unsupported password scheme for ${a.address} (supported: SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2I, ARGON2ID)`);
+    const created = await this.store.directory.createAccount(
+      { address: a.address, domain: a.domain, passwordHash: storedHash.trim(), quotaBytes: this.opts.defaultQuota },
       DEFAULT_MAILBOXES,
     );
     if (!created) throw new AdminError(`account ${a.address} already exists`);

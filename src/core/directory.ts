@@ -12,7 +12,7 @@
  */
 import { parseAddress, stripSubaddress, parseCatchAll } from '../lib/address.js';
 import type { Account, DirectoryRepo } from '../storage/types.js';
-import { verifyPassword } from './passwords.js';
+import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { AuthCache } from './auth-cache.js';
 
 export interface Resolution {
@@ -113,8 +113,14 @@ export class Directory {
     const account = p ? await this.repo.getAccount(p.address) : null;
     if (account && this.authCache?.hit(account.address, password, account.passwordHash)) return account;
     const ok = await verifyPassword(account?.passwordHash ?? DUMMY_HASH, password);
-    if (ok && account) this.authCache?.remember(account.address, password, account.passwordHash);
-    return ok && account ? account : null;
+    if (!ok || !account) return null;
+    if (needsRehash(account.passwordHash)) {
+      // An imported (SHA512-CRYPT, BLF-CRYPT ...) hash: replace it with argon2id now that we know the password.
+      const upgraded = await hashPassword(password);
+      if (await this.repo.setPassword(account.address, upgraded)) account.passwordHash = upgraded;
+    }
+    this.authCache?.remember(account.address, password, account.passwordHash);
+    return account;
   }
 
   accountById(id: number): Promise<Account | null> {
