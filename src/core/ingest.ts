@@ -11,9 +11,11 @@
  *
  * Full-text indexing is off this path (TextIndexer below): the message's transaction commits only a durable
  * "text owed" marker for its blob (blob_text.pending); the text (kept in memory since the parse) is inserted
- * into the FTS index after the commit, in short slices on the event loop, batched in one transaction per slice.
- * The trigram insert of a 64 KB message costs 3-6 ms, which used to run inside every ingest transaction and
- * block every session. A crash never loses the obligation: markers left by a previous process (or dropped from
+ * into the FTS index after the commit, in small batches: on the SQLite store by a worker thread with its own
+ * connection (storage/sqlite/messages-text-worker.ts), else in short slices on the event loop. The trigram insert
+ * of a 64 KB message costs 3-6 ms, which used to run inside every ingest transaction and block every session.
+ * Both write the same database: an ingest commit waits (asynchronously) for the indexer's running batch and
+ * holds the next one back, so SQLite's busy handler never sleeps on the event loop. A crash never loses the obligation: markers left by a previous process (or dropped from
  * the bounded memory backlog) are found in the database and their text is read back from the blob.
  * SEARCH of header or text keys calls textIndexed() first, which indexes whatever is still pending, so a search
  * always sees every committed message.
@@ -58,7 +60,7 @@ export class Ingest {
     private readonly deps: { messages: MessageRepo; blobs: BlobStore; changes: ChangeBus; now?: () => number; groupCommit?: GroupCommit },
   ) {
     const m = deps.messages;
-    this.texts = m.indexTexts && m.pendingTexts ? new TextIndexer(m, deps.blobs, deps.groupCommit) : null;
+    this.texts = m.indexTexts && m.pendingTexts ? new TextIndexer(m, deps.blobs) : null;
   }
 
   /** Resolves once every committed message's text is in the full-text index (SEARCH calls this first). */
@@ -112,12 +114,17 @@ export class Ingest {
     const all = batch.flatMap((p) => p.items);
     const gc = this.deps.groupCommit;
     let outcomes: AppendOutcome[];
+    // The indexer's worker writes the same database: let its running chunk finish (an await, where SQLite's
+    // busy handler would sleep on the event loop) and start no new one until this commit is done.
+    const release = this.texts ? await this.texts.hold() : null;
     try {
       // appendMany runs its transaction synchronously inside the call (better-sqlite3), as deferSync requires.
       outcomes = gc ? await gc.deferSync(() => this.deps.messages.appendMany(all)) : await this.deps.messages.appendMany(all);
+      release?.();
       if (this.texts) for (const it of all) if (it.index) this.texts.add(it.blobId, it.index.headers, it.index.body);
       if (gc) await gc.syncCommitted();
     } catch (err) {
+      release?.();
       for (const p of batch) p.reject(err);
       return;
     }
@@ -141,7 +148,7 @@ const SLICE_MS = 8;
 const SLICE_GAP_MS = 4;
 /** One FTS transaction: at most this many texts / characters (a 64 KB text costs 3-6 ms to index). */
 const CHUNK_ENTRIES = 32;
-const CHUNK_CHARS = 128 * 1024;
+const CHUNK_CHARS = 64 * 1024;
 
 /**
  * Deferred full-text indexing (see the header). Invariant: every blob_text row with pending = 1 is either in
@@ -157,11 +164,13 @@ class TextIndexer {
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   /** The slice or catch-up that is running (one at a time: they share the backlog and the scan cursor). */
   private running: Promise<void> = Promise.resolve();
+  private inflight: Promise<void> | null = null;
+  private holds = 0;
+  private readonly resume: Array<() => void> = [];
 
   constructor(
     private readonly messages: MessageRepo,
     private readonly blobs: BlobStore,
-    private readonly gc: GroupCommit | undefined,
   ) {
     this.schedule(0);
   }
@@ -206,6 +215,8 @@ class TextIndexer {
   /** Indexes for about budgetMs: the memory backlog first, then one batch of markers found in the database. */
   private async step(budgetMs: number): Promise<void> {
     const t0 = performance.now();
+    // Off-thread indexing costs the event loop only a message post per chunk: no time slicing needed.
+    if (this.messages.textIndexOffThread?.()) budgetMs = Infinity;
     while (this.backlog.size && performance.now() - t0 < budgetMs) {
       const chunk: BlobText[] = [];
       let chars = 0;
@@ -214,9 +225,14 @@ class TextIndexer {
         chunk.push({ blobId, headers: t.headers, body: t.body });
         chars += t.headers.length + t.body.length;
       }
-      this.commit(chunk);
       for (const c of chunk) this.backlog.delete(c.blobId);
       this.chars -= chars;
+      try {
+        await this.commit(chunk);
+      } catch (err) {
+        this.scanDb = true; // their markers are still set: the database scan finds them again
+        throw err;
+      }
     }
     if (this.backlog.size || !this.scanDb || performance.now() - t0 >= budgetMs) return;
     const rows = this.messages.pendingTexts!(CHUNK_ENTRIES, this.scanAfter);
@@ -231,14 +247,32 @@ class TextIndexer {
       if (this.backlog.has(r.blobId)) continue;
       chunk.push({ blobId: r.blobId, ...(await this.readText(r.blobId)) });
     }
-    this.commit(chunk);
+    await this.commit(chunk);
   }
 
-  private commit(chunk: BlobText[]): void {
+  /** Ingest commits first: no new chunk starts while one holds; resolves once the running chunk is done. */
+  async hold(): Promise<() => void> {
+    this.holds++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0) for (const r of this.resume.splice(0)) r();
+    };
+    if (this.inflight) await this.inflight.catch(() => undefined);
+    return release;
+  }
+
+  private async commit(chunk: BlobText[]): Promise<void> {
     if (!chunk.length) return;
-    // No fsync on the event loop: the index is derived data, and its marker is cleared in the same transaction.
-    if (this.gc) this.gc.deferSync(() => this.messages.indexTexts!(chunk));
-    else this.messages.indexTexts!(chunk);
+    while (this.holds) await new Promise<void>((r) => this.resume.push(r));
+    const p = this.messages.indexTexts!(chunk);
+    this.inflight = p;
+    try {
+      await p;
+    } finally {
+      this.inflight = null;
+    }
   }
 
   private async readText(blobId: string): Promise<{ headers: string; body: string }> {

@@ -240,7 +240,9 @@ export interface MessageRepo {
    */
   appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
   /** Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction). */
-  indexTexts?(texts: BlobText[]): void;
+  indexTexts?(texts: BlobText[]): Promise<void>;
+  /** True while indexTexts runs off the event loop (a worker thread): the caller need not time-slice it. */
+  textIndexOffThread?(): boolean;
   /** Blob ids still marked pending (committed with deferText, not yet indexed), oldest first. */
   pendingTexts?(limit: number, afterBlobRow?: number): Array<{ row: number; blobId: string }>;
   list(mailboxId: number): Promise<MessageMeta[]>;
@@ -256,8 +258,12 @@ export interface MessageRepo {
   expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }>;
   /** All UIDs of a mailbox, ascending (the selected view). */
   uids(mailboxId: number): Promise<number[]>;
-  /** Messages whose UID is in `ranges`, ascending; only those with modseq > changedSince when given. */
-  fetch(mailboxId: number, ranges: Array<[number, number]>, opts?: { changedSince?: number }): Promise<MessageMeta[]>;
+  /**
+   * Messages whose UID is in `ranges`, ascending; only those with modseq > changedSince when given. With
+   * `flagsOnly` the rows may come from a covering index: blobId is '' and prefixLength 0 (uid, modseq, flags,
+   * keywords, internalDate and size are filled).
+   */
+  fetch(mailboxId: number, ranges: Array<[number, number]>, opts?: { changedSince?: number; flagsOnly?: boolean }): Promise<MessageMeta[]>;
   /**
    * Changes flags of the messages in `uids` in one transaction. Messages whose flags change get one new MODSEQ;
    * with unchangedSince, a message whose modseq is higher is left alone and reported in `failed`

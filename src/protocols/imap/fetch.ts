@@ -235,7 +235,8 @@ export async function runFetch(s: ImapSession, cmd: FetchCommand): Promise<Done>
   if (cmd.uid && !items.some((i) => i.type === 'UID')) items.unshift({ type: 'UID' });
   if (cmd.changedSince !== null && !items.some((i) => i.type === 'MODSEQ')) items.push({ type: 'MODSEQ' });
   const setsSeen = !view.readOnly && items.some(fetchItemSetsSeen);
-  let rows = await messages.fetch(view.id, ranges, cmd.changedSince !== null ? { changedSince: Number(cmd.changedSince) } : {});
+  const metaOnly = items.every((i) => META_ITEMS.has(i.type));
+  let rows = await messages.fetch(view.id, ranges, cmd.changedSince !== null ? { changedSince: Number(cmd.changedSince) } : { flagsOnly: metaOnly });
   rows = rows.filter((r) => view.has(r.uid));
   const flagged = new Set<number>();
   if (setsSeen) {
@@ -254,7 +255,7 @@ export async function runFetch(s: ImapSession, cmd: FetchCommand): Promise<Done>
     }
   }
   const hasFlags = items.some((i) => i.type === 'FLAGS');
-  if (flagged.size === 0 && items.every((i) => META_ITEMS.has(i.type))) {
+  if (flagged.size === 0 && metaOnly) {
     // Metadata only (`UID FETCH 1:* (FLAGS)` of a whole mailbox): one string per ~64 KB of responses, written
     // with back-pressure, instead of several writes and awaits per message.
     const types = items.map((i) => i.type);

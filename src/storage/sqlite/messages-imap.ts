@@ -89,17 +89,26 @@ export class ImapMessageStore {
     this.stmts.textPending.run(blobId);
   }
 
-  /** Inserts the text of blobs still pending and clears their marker, in one transaction. */
+  /**
+   * Inserts the text of blobs still pending and clears their marker, in one transaction, without an fsync
+   * (derived data; the next group commit's WAL sync makes it durable, and the marker goes with it).
+   */
   indexTexts(texts: Array<{ blobId: string; headers: string; body: string }>): void {
     const s = this.stmts;
-    this.db
-      .transaction(() => {
-        for (const t of texts) {
-          const id = s.textDone.get(t.blobId) as number | undefined;
-          if (id !== undefined) s.textInsert.run(id, t.headers, t.body);
-        }
-      })
-      .immediate();
+    const sync = this.db.pragma('synchronous', { simple: true }) as number;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db
+        .transaction(() => {
+          for (const t of texts) {
+            const id = s.textDone.get(t.blobId) as number | undefined;
+            if (id !== undefined) s.textInsert.run(id, t.headers, t.body);
+          }
+        })
+        .immediate();
+    } finally {
+      this.db.pragma(`synchronous = ${sync}`);
+    }
   }
 
   pendingTexts(limit: number, afterRow = 0): Array<{ row: number; blobId: string }> {
@@ -215,7 +224,9 @@ export class ImapMessageStore {
     const used: number[] = [];
     try {
       const where = this.compile(query, params, used);
-      const sql = `SELECT m.uid AS uid, m.modseq AS modseq FROM messages m LEFT JOIN blob_text bt ON bt.blob_id = m.blob_id WHERE m.mailbox_id = ? AND (${where}) ORDER BY m.uid`;
+      // Without header/text keys the query reads only columns of the covering index messages_meta.
+      const join = where.includes('bt.') ? 'LEFT JOIN blob_text bt ON bt.blob_id = m.blob_id ' : '';
+      const sql = `SELECT m.uid AS uid, m.modseq AS modseq FROM messages m ${join}WHERE m.mailbox_id = ? AND (${where}) ORDER BY m.uid`;
       return this.db.prepare(sql).all(...params) as SearchHit[];
     } finally {
       for (const k of used) this.rangeSets.delete(k);

@@ -2,12 +2,15 @@ import type Database from 'better-sqlite3';
 import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
+import { TextIndexWorker } from './messages-text-worker.js';
 
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
   private readonly imap: ImapMessageStore;
+  private readonly textWorker: TextIndexWorker;
   constructor(private readonly db: Database.Database) {
     this.imap = new ImapMessageStore(db);
+    this.textWorker = new TextIndexWorker(db.name);
     this.stmts = {
       mailbox: db.prepare('SELECT b.*, a.quota_bytes, a.used_bytes FROM mailboxes b JOIN accounts a ON a.id = b.account_id WHERE b.id = ?'),
       bumpMailbox: db.prepare(
@@ -20,6 +23,7 @@ export class SqliteMessages implements MessageRepo {
       ),
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
+      fetchMeta: db.prepare('SELECT id, uid, modseq, flags, keywords, internal_date, size FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid').raw(),
       list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`),
       get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
       mime: db.prepare('SELECT mime FROM messages WHERE id = ?'),
@@ -99,8 +103,24 @@ export class SqliteMessages implements MessageRepo {
       .immediate();
   }
 
-  indexTexts(texts: BlobText[]): void {
+  /** On the worker thread when it runs, else here (one short transaction either way). */
+  async indexTexts(texts: BlobText[]): Promise<void> {
+    if (this.textWorker.available) {
+      try {
+        return await this.textWorker.index(texts);
+      } catch {
+        if (!this.db.open) throw new Error('store closed');
+        // the worker failed (it is marked unavailable): index here
+      }
+    }
     this.imap.indexTexts(texts);
+  }
+  textIndexOffThread(): boolean {
+    return this.textWorker.available;
+  }
+  /** Stops the indexing thread (SqliteStore.close). */
+  async closeTextWorker(): Promise<void> {
+    await this.textWorker.stop();
   }
   pendingTexts(limit: number, afterRow?: number): Array<{ row: number; blobId: string }> {
     return this.imap.pendingTexts(limit, afterRow);
@@ -109,8 +129,28 @@ export class SqliteMessages implements MessageRepo {
   async uids(mailboxId: number): Promise<number[]> {
     return this.imap.uids(mailboxId);
   }
-  async fetch(mailboxId: number, ranges: Array<[number, number]>, opts: { changedSince?: number } = {}): Promise<MessageMeta[]> {
+  async fetch(mailboxId: number, ranges: Array<[number, number]>, opts: { changedSince?: number; flagsOnly?: boolean } = {}): Promise<MessageMeta[]> {
     const out: MessageMeta[] = [];
+    if (opts.flagsOnly && opts.changedSince === undefined) {
+      // From the covering index messages_meta, as arrays (no row objects): the whole-mailbox FLAGS case.
+      for (const [lo, hi] of ranges) {
+        for (const r of this.stmts.fetchMeta.all(mailboxId, lo, hi) as unknown[][]) {
+          out.push({
+            id: r[0] as number,
+            mailboxId,
+            uid: r[1] as number,
+            modseq: r[2] as number,
+            flags: r[3] as number,
+            keywords: r[4] ? (JSON.parse(r[4] as string) as string[]) : [],
+            internalDate: r[5] as number,
+            size: r[6] as number,
+            blobId: '',
+            prefixLength: 0,
+          });
+        }
+      }
+      return out;
+    }
     for (const [lo, hi] of ranges) {
       const rows = (opts.changedSince !== undefined ? this.stmts.fetchRangeSince.all(mailboxId, lo, hi, opts.changedSince) : this.stmts.fetchRange.all(mailboxId, lo, hi)) as Row[];
       for (const r of rows) out.push(messageFrom(r));

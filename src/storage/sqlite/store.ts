@@ -75,6 +75,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.messages.closeTextWorker();
     this.blobs.close();
     if (this.db.open) this.db.close();
   }
