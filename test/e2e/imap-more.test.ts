@@ -131,3 +131,103 @@ test('SORT SUBJECT and THREAD=REFERENCES over real messages with encoded-word su
   assert.deepEqual(await c.ok('THREAD ORDEREDSUBJECT UTF-8 ALL'), ['* THREAD (4 5)(1)(3 2)']);
   c.close();
 });
+
+test('Thunderbird-style flow: LIST RETURN (SPECIAL-USE STATUS), CHANGEDSINCE, IDLE; ID, NAMESPACE, QUOTA, STATUS=SIZE, ESEARCH/SEARCHRES, BINARY', async () => {
+  const user = await account();
+  const c = await session(user);
+  assert.match((await c.ok('ID ("name" "Thunderbird" "version" "128.0")'))[0]!, /^\* ID \(/);
+  assert.deepEqual(await c.ok('NAMESPACE'), ['* NAMESPACE (("" "/")) NIL NIL']);
+  await c.append('INBOX', message({ subject: 'tb1' }), '\\Seen');
+  await c.append('INBOX', message({ subject: 'tb2', body: 'Zm9v\r\n', extra: 'MIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n' }));
+  const list = await c.ok('LIST "" "*" RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))');
+  assert.ok(list.includes('* STATUS "INBOX" (MESSAGES 2 UNSEEN 1)'), list.join('\n'));
+  const sent = list.find((l) => /^\* LIST \([^)]*\\Sent[^)]*\) "\/" "?Sent"?$/.test(l));
+  assert.ok(sent, list.join('\n'));
+  // LIST-STATUS: STATUS right after its LIST line.
+  const i = list.findIndex((l) => /^\* LIST .* "?INBOX"?$/.test(l));
+  assert.match(list[i + 1]!, /^\* STATUS "?INBOX"? /);
+  // SPECIAL-USE selection option: only special-use mailboxes.
+  const su = await c.ok('LIST (SPECIAL-USE) "" "*"');
+  assert.ok(su.length >= 1 && su.every((l) => /\\(Sent|Drafts|Trash|Junk|Archive|All|Flagged)/.test(l)), su.join('\n'));
+  assert.match((await c.ok('STATUS INBOX (SIZE MESSAGES HIGHESTMODSEQ)'))[0]!, /^\* STATUS "?INBOX"? \(SIZE \d+ MESSAGES 2 HIGHESTMODSEQ \d+\)$/);
+  const q = await c.ok('GETQUOTAROOT INBOX');
+  assert.match(q[0]!, /^\* QUOTAROOT "?INBOX"? ""$/);
+  assert.match(q[1]!, /^\* QUOTA "" \(/);
+  await c.ok('ENABLE CONDSTORE');
+  const sel = await c.ok('SELECT INBOX (CONDSTORE)');
+  const ms = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.join('\n'))![1]);
+  await c.ok('STORE 2 +FLAGS.SILENT (\\Flagged)');
+  const changed = await c.ok(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${ms})`);
+  assert.equal(changed.length, 1, changed.join('\n'));
+  assert.match(changed[0]!, /^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged( \\Recent)?\) MODSEQ \(\d+\)\)$/);
+  // ESEARCH with SAVE, then $ in FETCH (RFC 4731, RFC 5182).
+  assert.deepEqual(await c.ok('UID SEARCH RETURN (SAVE MIN COUNT) UNSEEN'), ['* ESEARCH (TAG "A' + (c as unknown as { n: number }).n + '") UID MIN 2 COUNT 1']);
+  assert.match((await c.ok('UID FETCH $ (UID)'))[0]!, /^\* 2 FETCH \(UID 2\)$/);
+  // BINARY (RFC 3516): the decoded content, BINARY.SIZE of the decoded octets.
+  const bin = await c.ok('FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])');
+  assert.match(bin.join('\n'), /BINARY\.SIZE\[1\] 3/);
+  assert.match(bin.join('\n'), /BINARY\[1\] (\{3\}\r\n|"|~\{3\}\r\n)foo/);
+  // IDLE: another session's STORE arrives as FETCH.
+  const other = await session(user);
+  await other.ok('SELECT INBOX');
+  const tag = await c.idle();
+  await other.ok('STORE 1 +FLAGS (\\Answered)');
+  assert.match(await c.waitFor((l) => / FETCH /.test(l)), /^\* 1 FETCH \(UID 1 FLAGS \(.*\\Answered.*\) MODSEQ \(\d+\)\)$/);
+  await c.done(tag);
+  other.close();
+  c.close();
+});
+
+test('mailbox names: modified UTF-7 for IMAP4rev1, UTF-8 after ENABLE UTF8=ACCEPT; RENAME INBOX moves its messages', async () => {
+  const user = await account();
+  const c = await session(user);
+  await c.ok('CREATE "Entw&APw-rfe/K&APY-ln"');
+  let list = await c.ok('LIST "" "Entw*"');
+  assert.ok(list.includes('* LIST (\\HasChildren) "/" "Entw&APw-rfe"'), list.join('\n'));
+  assert.ok(list.includes('* LIST (\\HasNoChildren) "/" "Entw&APw-rfe/K&APY-ln"'), list.join('\n'));
+  const d = await c.ok('ENABLE UTF8=ACCEPT');
+  assert.deepEqual(d, ['* ENABLED UTF8=ACCEPT']);
+  list = await c.ok('LIST "" "Entw*"');
+  assert.ok(list.includes('* LIST (\\HasNoChildren) "/" "Entwürfe/Köln"'), list.join('\n'));
+  await c.ok('SELECT "Entwürfe/Köln"');
+  await c.ok('UNSELECT');
+  assert.match((await c.ok('STATUS "Entwürfe" (MESSAGES)'))[0]!, /^\* STATUS "Entwürfe" \(MESSAGES 0\)$/);
+  // RENAME INBOX (RFC 9051 6.3.6): messages move to the new mailbox, INBOX stays and is empty.
+  await c.append('INBOX', message({ subject: 'old inbox' }));
+  await c.ok('RENAME INBOX "Old Inbox"');
+  assert.match((await c.ok('STATUS INBOX (MESSAGES)'))[0]!, /MESSAGES 0/);
+  assert.match((await c.ok('STATUS "Old Inbox" (MESSAGES)'))[0]!, /MESSAGES 1/);
+  // CREATE-SPECIAL-USE (RFC 6154 3): the attribute shows in LIST.
+  await c.ok('CREATE "Later" (USE (\\Archive))');
+  assert.ok((await c.ok('LIST "" "Later"')).some((l) => l.includes('\\Archive')));
+  c.close();
+});
+
+test('imapflow: LIST-STATUS, SPECIAL-USE create, QUOTA, STATUS SIZE, CONDSTORE changedSince, keywords in FLAGS', async () => {
+  const user = await account();
+  const client = new ImapFlow({ host: '127.0.0.1', port: srv.ports.imaps, secure: true, tls: { rejectUnauthorized: false }, auth: { user, pass: PW }, logger: false });
+  await client.connect();
+  try {
+    const list = await client.list({ statusQuery: { messages: true, unseen: true, highestModseq: true } });
+    const inbox = list.find((m) => m.path === 'INBOX');
+    assert.equal(inbox?.status?.messages, 0);
+    assert.ok(list.some((m) => m.specialUse === '\\Trash'));
+    const created = await client.mailboxCreate('Projects');
+    assert.equal(created.path, 'Projects');
+    await client.append('INBOX', message({ subject: 'flow kw' }), ['$Forwarded', 'Custom1']);
+    const st = await client.status('INBOX', { messages: true, size: true } as never);
+    assert.equal(st.messages, 1);
+    const quota = await client.getQuota('INBOX');
+    assert.ok(quota && typeof quota === 'object');
+    const mbox = await client.mailboxOpen('INBOX');
+    assert.ok(mbox.flags.has('$Forwarded') && mbox.flags.has('Custom1'), [...mbox.flags].join(' '));
+    assert.ok(mbox.permanentFlags?.has('\\*'));
+    const start = mbox.highestModseq!;
+    assert.ok(await client.messageFlagsAdd('1', ['Another'], { uid: true }));
+    const seen: number[] = [];
+    for await (const m of client.fetch('1:*', { flags: true, uid: true }, { uid: true, changedSince: start })) seen.push(m.uid);
+    assert.deepEqual(seen, [1]);
+  } finally {
+    await client.logout();
+  }
+});
