@@ -87,11 +87,10 @@ export class LoadImap {
     return new Promise((resolve, reject) => {
       this.done = (line) => (line.startsWith(`${tag} OK`) ? resolve(line) : reject(new Error(`${command.slice(0, 40)}: ${line.trim()}`)));
       this.fail = reject;
-      if (literal) {
-        this.sock.write(`${tag} ${command} {${literal.length}+}\r\n`);
-        this.sock.write(literal);
-        this.sock.write('\r\n');
-      } else this.sock.write(`${tag} ${command}\r\n`);
+      // One write per command, as mail clients send it: three writes made the last one wait for a delayed ACK
+      // (Nagle on the client socket), adding ~40 ms to every APPEND on either server.
+      if (literal) this.sock.write(Buffer.concat([Buffer.from(`${tag} ${command} {${literal.length}+}\r\n`), literal, Buffer.from('\r\n')]));
+      else this.sock.write(`${tag} ${command}\r\n`);
     });
   }
 

@@ -20,7 +20,7 @@
  * SEARCH of header or text keys calls textIndexed() first, which indexes whatever is still pending, so a search
  * always sees every committed message.
  */
-import { parseMessage } from '../lib/mime/parse.js';
+import { buildEnvelope, parseMessage } from '../lib/mime/parse.js';
 import type { AppendOutcome, MessageRepo, BlobStore, NewMessage, GroupCommit, BlobText } from '../storage/types.js';
 import type { ChangeBus } from './changes.js';
 import { messageIndexData } from './message-index.js';
@@ -70,7 +70,15 @@ export class Ingest {
 
   async ingest(msg: IngestMessage): Promise<AppendOutcome[]> {
     const blob = await this.deps.blobs.put(msg.raw);
-    const mime = parseMessage(msg.raw);
+    const parsed = parseMessage(msg.raw);
+    // ENVELOPE precomputed with the tree (FETCH ENVELOPE then reads no blob bytes; older rows lack it and
+    // FETCH reads the header block as before).
+    let mime: typeof parsed & { rootEnvelope?: unknown } = parsed;
+    try {
+      mime = { ...parsed, rootEnvelope: buildEnvelope(msg.raw, parsed) };
+    } catch {
+      // left to FETCH, which builds it from the header as it always could
+    }
     // Search/sort data and text for the full-text index (IMAP SEARCH BODY/TEXT), extracted once here.
     const index = messageIndexData(msg.raw, mime);
     const now = (this.deps.now ?? Date.now)();

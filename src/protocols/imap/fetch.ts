@@ -6,7 +6,7 @@
  * include the prefix and part offsets do not need shifting.
  * Non-PEEK body items set \Seen first (one STORE, one MODSEQ) and the response then carries FLAGS.
  */
-import { buildEnvelope, findSection, sectionBytes, type MimePart } from '../../lib/mime/parse.js';
+import { buildEnvelope, findSection, sectionBytes, type Envelope, type MimePart } from '../../lib/mime/parse.js';
 import { formatBodystructure, formatEnvelope } from '../../lib/imap/format.js';
 import { formatRanges, rangesFromNumbers, MAX_UINT32 } from '../../lib/imap/sequence-set.js';
 import { Flag, FLAG_NAMES, type MessageMeta } from '../../storage/types.js';
@@ -189,6 +189,12 @@ async function renderItem(s: ImapSession, l: Loaded, item: FetchItem, out: (stri
       return;
     case 'ENVELOPE': {
       const mime = await l.mime();
+      // Precomputed at ingest (core/ingest.ts) from the same header bytes: no blob read.
+      const stored = (mime as MimePart & { rootEnvelope?: Envelope }).rootEnvelope;
+      if (stored) {
+        out.push(`ENVELOPE ${formatEnvelope(stored, opts)}`);
+        return;
+      }
       const header = await l.header();
       // buildEnvelope takes offsets relative to its buffer: rebase the root onto the header bytes.
       out.push(`ENVELOPE ${formatEnvelope(buildEnvelope(header, { ...mime, headerStart: 0, bodyStart: header.length }), opts)}`);

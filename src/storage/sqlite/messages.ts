@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
+import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type GroupCommit, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
 import { TextIndexWorker } from './messages-text-worker.js';
@@ -8,7 +8,11 @@ export class SqliteMessages implements MessageRepo {
   private readonly stmts;
   private readonly imap: ImapMessageStore;
   private readonly textWorker: TextIndexWorker;
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    /** When given, IMAP writes (flags, expunge, copy/move) commit without an fsync on the event loop and are answered after a shared WAL sync in the thread pool. */
+    private readonly gc?: GroupCommit,
+  ) {
     this.imap = new ImapMessageStore(db);
     this.textWorker = new TextIndexWorker(db.name);
     this.stmts = {
@@ -72,7 +76,15 @@ export class SqliteMessages implements MessageRepo {
       .immediate();
   }
   async expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }> {
-    return this.expungeSync(mailboxId, uids);
+    return this.durably(() => this.expungeSync(mailboxId, uids));
+  }
+
+  /** Runs a synchronous write transaction; durable when the promise resolves, without an fsync on the event loop. */
+  private async durably<T>(fn: () => T): Promise<T> {
+    if (!this.gc) return fn();
+    const r = this.gc.deferSync(fn);
+    await this.gc.syncCommitted();
+    return r;
   }
 
   private expungeSync(mailboxId: number, uids: number[]): { uids: number[]; modseq: number } {
@@ -158,10 +170,10 @@ export class SqliteMessages implements MessageRepo {
     return out;
   }
   async storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts?: { unchangedSince?: number }): Promise<{ updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number }> {
-    return this.imap.storeFlags(mailboxId, uids, op, flags, keywords, opts);
+    return this.durably(() => this.imap.storeFlags(mailboxId, uids, op, flags, keywords, opts));
   }
   async copy(fromMailboxId: number, uids: number[], toMailboxId: number, opts: { move?: boolean } = {}): Promise<CopyOutcome> {
-    return this.imap.copy(fromMailboxId, uids, toMailboxId, opts.move ? (mb, u) => this.expungeSync(mb, u) : null);
+    return this.durably(() => this.imap.copy(fromMailboxId, uids, toMailboxId, opts.move ? (mb, u) => this.expungeSync(mb, u) : null));
   }
   async vanished(mailboxId: number, sinceModseq: number, ranges?: Array<[number, number]>): Promise<number[]> {
     return this.imap.vanished(mailboxId, sinceModseq, ranges);

@@ -43,12 +43,31 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.blobs = new FsBlobStore(path.join(opts.dataDir, 'blobs'));
     this.directory = new SqliteDirectory(this.db, now);
-    this.mailboxes = new SqliteMailboxes(this.db);
-    this.messages = new SqliteMessages(this.db);
-    this.queue = new SqliteQueue(this.db, now);
-    this.bans = new SqliteBans(this.db);
     const db = this.db;
     const wal = `${path.join(opts.dataDir, 'postern.db')}-wal`;
+    const datasync = async (): Promise<void> => {
+      // fsync works on the inode: any descriptor of the WAL flushes what SQLite's own descriptor wrote.
+      const fh = await fsp.open(wal, 'r+');
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    };
+    // Callers arriving while a sync runs share the next one (it starts after their commit, so it covers it).
+    let running: Promise<void> | null = null;
+    let next: Promise<void> | null = null;
+    const syncCommitted = (): Promise<void> => {
+      if (!running) {
+        running = datasync().finally(() => (running = null));
+        return running;
+      }
+      next ??= running.then(
+        () => ((next = null), syncCommitted()),
+        () => ((next = null), syncCommitted()),
+      );
+      return next;
+    };
     this.groupCommit = {
       deferSync<T>(fn: () => T): T {
         db.pragma('synchronous = NORMAL');
@@ -58,16 +77,12 @@ export class SqliteStore implements Store {
           db.pragma('synchronous = FULL');
         }
       },
-      async syncCommitted(): Promise<void> {
-        // fsync works on the inode: any descriptor of the WAL flushes what SQLite's own descriptor wrote.
-        const fh = await fsp.open(wal, 'r+');
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-      },
+      syncCommitted,
     };
+    this.mailboxes = new SqliteMailboxes(this.db);
+    this.messages = new SqliteMessages(this.db, this.groupCommit);
+    this.queue = new SqliteQueue(this.db, now);
+    this.bans = new SqliteBans(this.db);
   }
 
   async orphanBlobs(limit: number): Promise<string[]> {
