@@ -26,8 +26,7 @@ import { SqliteGreylist } from './storage/sqlite/protection.js';
 import { Pop3Service, MaildropLocks, type Pop3Settings } from './protocols/pop3/server.js';
 import { ImapService, AccountConnections, type ImapSettings } from './protocols/imap/server.js';
 
-/** Protocols this version serves; other configured listeners are reported and not bound. */
-const SERVED: Partial<Record<ListenerName, SmtpRole>> = { smtp: 'smtp', submissions: 'submissions', submission: 'submission' };
+const SMTP_ROLES: Partial<Record<ListenerName, SmtpRole>> = { smtp: 'smtp', submissions: 'submissions', submission: 'submission' };
 const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set(['submissions', 'imaps', 'pop3s']);
 const POP3: ReadonlySet<ListenerName> = new Set(['pop3', 'pop3s']);
 const IMAP: ReadonlySet<ListenerName> = new Set(['imap', 'imaps']);
@@ -95,22 +94,7 @@ export class App {
   async start(): Promise<void> {
     for (const [name, l] of Object.entries(this.settings.listeners) as [ListenerName, ListenerSettings][]) {
       if (!l.enabled) continue;
-      if (POP3.has(name)) {
-        await this.startPop3(name, l);
-        continue;
-      }
-      if (IMAP.has(name)) {
-        await this.startImap(name, l);
-        continue;
-      }
-      const role = SERVED[name];
-      if (!role) {
-        this.log.warn({ listener: name }, `listener "${name}" is enabled but this version does not serve it yet; not bound`);
-        continue;
-      }
-      const inbound = role === 'smtp' ? this.inboundSetup() : { pipeline: null, screen: null };
-      const handler: ProtocolHandler = new SmtpService(role, this.smtpSettings(l), { directory: this.directory, delivery: this.delivery, authLimiter: this.authLimiter, tls: this.tls, log: this.log, inbound: inbound.pipeline, screen: inbound.screen });
-      this.smtp.set(name, handler as SmtpService);
+      const handler = this.serviceFor(name, l);
       const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler });
       try {
         await listener.start();
@@ -128,40 +112,33 @@ export class App {
     this.log.info({ hostname: this.settings.hostname, dataDir: this.settings.dataDir, config: this.settings.file ?? '(embedded defaults)' }, 'postern started');
   }
 
+  /** The protocol service behind one listener (SMTP roles, IMAP, POP3), registered for reload and stop. */
+  private serviceFor(name: ListenerName, l: ListenerSettings): ProtocolHandler {
+    if (POP3.has(name)) {
+      const deps = { directory: this.directory, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, locks: this.pop3Locks, log: this.log };
+      const service = new Pop3Service(this.pop3Settings(name, l), deps);
+      this.pop3.set(name, service);
+      return service;
+    }
+    if (IMAP.has(name)) {
+      const deps = { directory: this.directory, ingest: this.ingest, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, log: this.log, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, extra: new SqliteImapExtra(this.store.db) };
+      const service = new ImapService(name === 'imaps' ? 'imaps' : 'imap', this.imapSettings(l), deps, this.imapAccounts);
+      this.imap.set(name, service);
+      return service;
+    }
+    const role = SMTP_ROLES[name]!;
+    const inbound = role === 'smtp' ? this.inboundSetup() : { pipeline: null, screen: null };
+    const service = new SmtpService(role, this.smtpSettings(l), { directory: this.directory, delivery: this.delivery, authLimiter: this.authLimiter, tls: this.tls, log: this.log, inbound: inbound.pipeline, screen: inbound.screen });
+    this.smtp.set(name, service);
+    return service;
+  }
+
   private pop3Settings(name: ListenerName, l: ListenerSettings): Pop3Settings {
     return { idleTimeoutMs: l.idleTimeoutMs, stls: name === 'pop3' };
   }
 
-  private async startPop3(name: ListenerName, l: ListenerSettings): Promise<void> {
-    const deps = { directory: this.directory, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, locks: this.pop3Locks, log: this.log };
-    const service = new Pop3Service(this.pop3Settings(name, l), deps);
-    this.pop3.set(name, service);
-    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler: service });
-    try {
-      await listener.start();
-    } catch (err) {
-      await this.closeListeners();
-      throw err;
-    }
-    this.listeners.push(listener);
-  }
-
   private imapSettings(l: ListenerSettings, s: Settings = this.settings): ImapSettings {
     return { hostname: s.hostname, ...s.imap, idleTimeoutMs: l.idleTimeoutMs };
-  }
-
-  private async startImap(name: ListenerName, l: ListenerSettings): Promise<void> {
-    const deps = { directory: this.directory, ingest: this.ingest, changes: this.changes, authLimiter: this.authLimiter, tls: this.tls, log: this.log, mailboxes: this.store.mailboxes, messages: this.store.messages, blobs: this.store.blobs, extra: new SqliteImapExtra(this.store.db) };
-    const service = new ImapService(name === 'imaps' ? 'imaps' : 'imap', this.imapSettings(l), deps, this.imapAccounts);
-    this.imap.set(name, service);
-    const listener = new Listener({ settings: l, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: this.settings.trustedProxies, log: this.log, admit: this.admit, handler: service });
-    try {
-      await listener.start();
-    } catch (err) {
-      await this.closeListeners();
-      throw err;
-    }
-    this.listeners.push(listener);
   }
 
   /** Port 25 inbound checks ([protection], [spam], [virus]); built on the first smtp listener, rebuilt on SIGHUP when they change. */

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerAuthentication } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Logger } from '../../log.js';
+import type { Settings } from '../../config/load.js';
 import type { TlsManager } from '../../net/tls.js';
 import type { ConnectionInfo, ProtocolHandler } from '../../net/listener.js';
 import { cidrContains } from '../../net/cidr.js';
@@ -36,17 +37,8 @@ import { receivedHeader } from './received.js';
 
 export type SmtpRole = 'smtp' | 'submissions' | 'submission';
 
-export interface SmtpSettings {
-  hostname: string;
-  maxMessageSize: number;
-  relayNetworks: string[];
-  maxRecipients: number;
-  maxErrors: number;
-  maxUnauthenticatedCommands: number;
-  bannerDelayMs: number;
-  rejectBareLf: boolean;
-  idleTimeoutMs: number;
-}
+/** [smtp] as resolved, plus what the listener and the host contribute. */
+export type SmtpSettings = Settings['smtp'] & { hostname: string; idleTimeoutMs: number };
 
 export interface SmtpDeps {
   directory: Directory;
