@@ -28,6 +28,7 @@ export class SqliteMessages implements MessageRepo {
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
       fetchMeta: db.prepare('SELECT id, uid, modseq, flags, keywords, internal_date, size FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid').raw(),
+      firstUnseen: db.prepare(`SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & ${Flag.Seen}) = 0 ORDER BY uid LIMIT 1`).pluck(),
       list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`),
       get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
       mime: db.prepare('SELECT mime FROM messages WHERE id = ?'),
@@ -138,6 +139,9 @@ export class SqliteMessages implements MessageRepo {
     return this.imap.pendingTexts(limit, afterRow);
   }
 
+  async firstUnseen(mailboxId: number): Promise<number | null> {
+    return (this.stmts.firstUnseen.get(mailboxId) as number | undefined) ?? null;
+  }
   async uids(mailboxId: number): Promise<number[]> {
     return this.imap.uids(mailboxId);
   }
