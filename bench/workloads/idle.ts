@@ -10,7 +10,7 @@ import { LoadImap } from '../lib/imap.js';
 import { PASSWORD, user } from '../lib/postern.js';
 import { processTree, pssOf, sleep, usedMemKb } from '../lib/util.js';
 
-async function idleConnections(port: number, secure: boolean, n: number, accounts: number, pss: () => number): Promise<{ pssKb: number; sysKb: number }> {
+async function idleConnections(port: number, secure: boolean, n: number, accounts: number, pss: () => number, login = true): Promise<{ pssKb: number; sysKb: number }> {
   await sleep(500);
   const pss0 = pss();
   const sys0 = usedMemKb();
@@ -20,6 +20,7 @@ async function idleConnections(port: number, secure: boolean, n: number, account
       const batch = await Promise.all(
         Array.from({ length: Math.min(50, n - i) }, async (_, k) => {
           const c = await LoadImap.connect(port, secure);
+          if (!login) return c;
           await c.cmd(`LOGIN "${user(((i + k) % accounts) + 1)}" "${PASSWORD}"`);
           await c.cmd('SELECT INBOX');
           await c.idle();
@@ -51,6 +52,9 @@ export const idle: Workload = {
       const p = await idleConnections(srv.ports.imaps, true, n, ctx.accounts, () => pssOf([srv.pid]));
       ctx.report.add('postern', 'idle_imap.tls.pss_per_conn', p.pssKb, 'KB', params);
       ctx.report.add('postern', 'idle_imap.tls.sysmem_per_conn', p.sysKb, 'KB', params);
+      // Port 143 without TLS cannot log in (LOGINDISABLED): the plain figure is a greeted, idle connection.
+      const pl = await idleConnections(srv.ports.imap, false, n, ctx.accounts, () => pssOf([srv.pid]), false);
+      ctx.report.only('postern', 'idle_imap.plain_greeted.pss_per_conn', pl.pssKb, 'KB', `${n} connections on 143, greeting only (no LOGIN without TLS)`);
     } finally {
       await srv.stop();
       srv.cleanup();
