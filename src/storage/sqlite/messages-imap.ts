@@ -44,6 +44,7 @@ export class ImapMessageStore {
   /** Range sets of the running query, referenced from SQL by number (see imap_uid_in). */
   private readonly rangeSets = new Map<number, Array<[number, number]>>();
   private rangeSeq = 0;
+  private readonly searchStmts = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {
     db.function('imap_header', { deterministic: true }, headerMatch);
@@ -227,7 +228,14 @@ export class ImapMessageStore {
       // Without header/text keys the query reads only columns of the covering index messages_meta.
       const join = where.includes('bt.') ? 'LEFT JOIN blob_text bt ON bt.blob_id = m.blob_id ' : '';
       const sql = `SELECT m.uid AS uid, m.modseq AS modseq FROM messages m ${join}WHERE m.mailbox_id = ? AND (${where}) ORDER BY m.uid`;
-      return this.db.prepare(sql).all(...params) as SearchHit[];
+      let stmt = this.searchStmts.get(sql);
+      if (!stmt) {
+        // Clients repeat the same few searches (UNSEEN, DELETED, a UID range): keep their prepared statements.
+        if (this.searchStmts.size >= 64) this.searchStmts.delete(this.searchStmts.keys().next().value!);
+        stmt = this.db.prepare(sql);
+        this.searchStmts.set(sql, stmt);
+      }
+      return stmt.all(...params) as SearchHit[];
     } finally {
       for (const k of used) this.rangeSets.delete(k);
     }
