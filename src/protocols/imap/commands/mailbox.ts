@@ -63,9 +63,13 @@ export async function runSelect(s: ImapSession, cmd: SelectCommand): Promise<Don
   if (!s.rev2) {
     s.send(`* ${view.recentCount} RECENT\r\n`);
     if (mb.unseenCount > 0) {
-      const hit = await messages.search(mb.id, { type: 'flag', mask: Flag.Seen, set: false });
-      const firstUnseen = hit.find((h) => view.has(h.uid));
-      if (firstUnseen) s.send(`* OK [UNSEEN ${view.seqOf(firstUnseen.uid)}] First unseen\r\n`);
+      // One index probe; the full search only when that message is not in this view (arrived meanwhile).
+      let first = (await messages.firstUnseen?.(mb.id)) ?? null;
+      if (first === null || !view.has(first)) {
+        const hit = await messages.search(mb.id, { type: 'flag', mask: Flag.Seen, set: false });
+        first = hit.find((h) => view.has(h.uid))?.uid ?? null;
+      }
+      if (first !== null) s.send(`* OK [UNSEEN ${view.seqOf(first)}] First unseen\r\n`);
     }
   }
   s.send(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid\r\n`);
