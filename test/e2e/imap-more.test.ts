@@ -231,3 +231,20 @@ test('imapflow: LIST-STATUS, SPECIAL-USE create, QUOTA, STATUS SIZE, CONDSTORE c
     await client.logout();
   }
 });
+
+test('IMAP4rev1 SELECT reports the first unseen message ([UNSEEN n], RFC 3501 7.1)', async () => {
+  const user = await account();
+  const a = await session(user);
+  await a.append('INBOX', message({ subject: 'u1' }), '\\Seen');
+  await a.append('INBOX', message({ subject: 'u2' }), '\\Seen');
+  await a.append('INBOX', message({ subject: 'u3' }), '');
+  await a.append('INBOX', message({ subject: 'u4' }), '');
+  let sel = await a.ok('SELECT INBOX');
+  assert.ok(sel.includes('* OK [UNSEEN 3] First unseen'), sel.join('\n'));
+  await a.ok('STORE 3 +FLAGS.SILENT (\\Seen)');
+  sel = await a.ok('SELECT INBOX');
+  assert.ok(sel.includes('* OK [UNSEEN 4] First unseen'), sel.join('\n'));
+  await a.ok('STORE 4 +FLAGS.SILENT (\\Seen)');
+  sel = await a.ok('SELECT INBOX');
+  assert.ok(!sel.some((l) => l.includes('[UNSEEN')), 'no UNSEEN code when everything is seen');
+});
