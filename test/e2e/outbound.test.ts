@@ -187,13 +187,15 @@ describe('queue CLI', { timeout: 60_000 }, () => {
     const list = await srv.cli(['queue', 'list']);
     assert.equal(list.code, 0);
     assert.match(list.stdout, new RegExp(entry.id));
-    assert.equal((await srv.cli(['queue', 'hold', entry.id])).code, 0);
+    const hold = await srv.cli(['queue', 'hold', entry.id]);
+    assert.equal(hold.code, 0, hold.stderr);
     const show = await srv.cli(['queue', 'show', entry.id]);
     assert.match(show.stdout, /<held@restart.test>\s+held/);
     assert.match(show.stdout, /451 4\.3\.0 not now/);
     assert.match((await srv.cli(['queue', 'release', entry.id])).stdout, /released/);
     assert.match((await srv.cli(['queue', 'retry', '--all'])).stdout, /scheduled/);
-    assert.equal((await srv.cli(['queue', 'delete', entry.id])).code, 0);
+    const del = await srv.cli(['queue', 'delete', entry.id]);
+    assert.equal(del.code, 0, del.stderr);
     const bad = await srv.cli(['queue', 'show', 'nope']);
     assert.equal(bad.code, 1);
     assert.equal(bad.stderr, 'postern: no queue entry nope\n');

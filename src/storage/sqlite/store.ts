@@ -35,10 +35,11 @@ export class SqliteStore implements Store {
   constructor(opts: { dataDir: string; now?: () => number }) {
     mkdirSync(opts.dataDir, { recursive: true });
     const now = opts.now ?? Date.now;
-    this.db = new Database(path.join(opts.dataDir, 'postern.db'));
+    // The busy timeout applies from the first statement on (journal_mode and the migration check need locks
+    // too): the CLI and the text indexer open the database while the server writes.
+    this.db = new Database(path.join(opts.dataDir, 'postern.db'), { timeout: 30_000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 10000');
     this.db.pragma('foreign_keys = ON');
     migrate(this.db);
     this.blobs = new FsBlobStore(path.join(opts.dataDir, 'blobs'));
