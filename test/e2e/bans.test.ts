@@ -145,7 +145,7 @@ threshold = 5
     for (const [name, port, tls] of [['smtp', srv.ports.smtp, false], ['submissions', srv.ports.submissions, true], ['imap', srv.ports.imap, false], ['pop3', srv.ports.pop3, false]] as const) {
       assert.equal(await refused(port, { tls }), true, `${name} refuses the banned address`);
     }
-    assert.ok(srv.logsMatching('address banned').some((l) => l.remote === '127.0.0.1'));
+    assert.ok(await srv.logEntry('address banned', (l) => l.remote === '127.0.0.1'));
     const list = await srv.cli(['ban', 'list']);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^127\.0\.0\.1\tuntil \S+\t3 authentication failures within 600s$/m);

@@ -113,7 +113,7 @@ timeout = "5s"
   it('GTUBE: Rspamd says reject, Postern answers 550 5.7.1 at the end of DATA', async () => {
     const r = await send(srv.ports.smtp, plain('test', `This is the GTUBE test.\r\n\r\n${GTUBE}\r\n`));
     assert.match(r, /^550 5\.7\.1 /, r);
-    const refused = srv.logsMatching('message refused by inbound checks').at(-1) as { verdict: { spam: { engine: string; action: string } } };
+    const refused = (await srv.logEntry('message refused by inbound checks')) as unknown as { verdict: { spam: { engine: string; action: string } } };
     assert.equal(refused.verdict.spam.engine, 'rspamd');
     assert.equal(refused.verdict.spam.action, 'reject');
   });
@@ -129,7 +129,7 @@ timeout = "5s"
     assert.match(m.raw, /\r\nX-Spam-Status: No, score=[-\d.]+ required=[\d.]+ engine=rspamd/);
     assert.doesNotMatch(m.raw, /score=-100/);
     assert.match(m.raw, /Authentication-Results: mx\.postern\.test;/);
-    const accepted = srv.logsMatching('message accepted').at(-1) as { verdict: { spam: { action: string }; virus: string } };
+    const accepted = (await srv.logEntry('message accepted')) as unknown as { verdict: { spam: { action: string }; virus: string } };
     assert.equal(accepted.verdict.spam.action, 'no action');
     assert.equal(accepted.verdict.virus, 'clean');
   });
@@ -147,7 +147,7 @@ timeout = "5s"
       learned = (await rspamdStat(rspamd)).learned;
     }
     assert.equal(learned, before + 1, 'one message learned as spam');
-    assert.ok(srv.logsMatching('rspamd learned').some((l) => l.lesson === 'spam'));
+    assert.ok(await srv.logEntry('rspamd learned', (l) => l.lesson === 'spam'));
     await imap.ok('SELECT Junk');
     await imap.ok('UID MOVE 1:* INBOX');
     for (let i = 0; i < 50 && !srv.logsMatching('rspamd learned').some((l) => l.lesson === 'ham'); i++) await new Promise((r) => setTimeout(r, 100));
@@ -164,7 +164,7 @@ timeout = "5s"
     );
     const r = await send(srv.ports.smtp, mime);
     assert.match(r, /^554 5\.7\.1 /, r);
-    const found = srv.logsMatching('virus found; message refused').at(-1) as { signature: string };
+    const found = (await srv.logEntry('virus found; message refused')) as unknown as { signature: string };
     assert.match(found.signature, /Eicar-Test-Signature/);
   });
 

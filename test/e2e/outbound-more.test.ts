@@ -83,7 +83,7 @@ describe('outbound: SMTPUTF8, 8BITMIME, NOTIFY=SUCCESS, relay exclusions', { tim
     await submit(srv.ports.submissions, { to: ['t@badtls.test'], subject: 'bad tls' });
     const m = await waitFor(() => mx7.for('t@badtls.test')[0], 10_000, 'plaintext delivery after the TLS failure');
     assert.equal(m.secure, false);
-    const fallback = srv.logs.find((l) => l.msg === 'STARTTLS failed; retrying in plaintext' && l.ip === '127.0.0.7');
+    const fallback = await srv.logEntry('STARTTLS failed; retrying in plaintext', (l) => l.ip === '127.0.0.7');
     assert.ok(fallback, 'the fallback is logged');
     assert.match(String(fallback.err), /protocol version|unsupported protocol|TLS/i);
     const log = await waitFor(() => srv.logs.find((l) => l.msg === 'delivered' && l.rcpt === 't@badtls.test'), 5000, 'delivered log');

@@ -166,7 +166,7 @@ describe('listeners, limits, PROXY protocol and signals', () => {
     assert.match((await v2.reply())[0]!, /^220 /);
     assert.match((await v2.command('EHLO v2.example')).join('\n'), /250[- ]STARTTLS/);
     v2.close();
-    assert.ok(srv.logs.some((l) => l.msg === 'smtp connection' && l.remote === '198.51.100.9'), 'logged with the proxied address');
+    assert.ok(await srv.logEntry('smtp connection', (l) => l.remote === '198.51.100.9'), 'logged with the proxied address');
   });
 
   it('closes a connection whose PROXY header is garbage', async () => {

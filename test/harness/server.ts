@@ -183,6 +183,20 @@ ${opts.extraToml ?? ''}
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * The newest log entry with this message (and matching `pred`), waiting for it: the server writes its log
+   * asynchronously, so a line may arrive a moment after the reply it explains.
+   */
+  async logEntry(msg: string, pred: (l: Record<string, unknown>) => boolean = () => true, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs.filter((l) => l.msg === msg && pred(l)).at(-1);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`no log entry "${msg}" within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   logsMatching(msg: string): Record<string, unknown>[] {
     return this.logs.filter((l) => l.msg === msg);
   }
