@@ -6,6 +6,7 @@
  * MODSEQ for the whole command (RFC 7162 allows several messages to share one); unseen_count, total_size,
  * message_count and the account's used_bytes change in the same transaction as the rows.
  */
+import { rangesHas } from '../../lib/imap/sequence-set.js';
 import type Database from 'better-sqlite3';
 import { Flag, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageIndexData, type MessageQuery, type SearchHit, type SortData } from '../types.js';
 import type { Row } from './rows.js';
@@ -26,19 +27,6 @@ function headerMatch(headers: unknown, field: unknown, value: unknown): number {
 /** An FTS5 phrase: the value quoted, quotes doubled (trigram tokenizer: substring match). */
 const phrase = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
-function inRanges(ranges: Array<[number, number]>, n: number): boolean {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const r = ranges[mid]!;
-    if (n < r[0]) hi = mid - 1;
-    else if (n > r[1]) lo = mid + 1;
-    else return true;
-  }
-  return false;
-}
-
 export class ImapMessageStore {
   private readonly stmts;
   /** Range sets of the running query, referenced from SQL by number (see imap_uid_in). */
@@ -48,7 +36,7 @@ export class ImapMessageStore {
 
   constructor(private readonly db: Database.Database) {
     db.function('imap_header', { deterministic: true }, headerMatch);
-    db.function('imap_uid_in', { deterministic: true }, (uid: unknown, set: unknown) => (inRanges(this.rangeSets.get(Number(set)) ?? [], Number(uid)) ? 1 : 0));
+    db.function('imap_uid_in', { deterministic: true }, (uid: unknown, set: unknown) => (rangesHas(this.rangeSets.get(Number(set)) ?? [], Number(uid)) ? 1 : 0));
     this.stmts = {
       uids: db.prepare('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck(),
       row: db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND uid = ?'),
@@ -223,7 +211,7 @@ export class ImapMessageStore {
 
   vanished(mailboxId: number, sinceModseq: number, ranges?: Array<[number, number]>): number[] {
     const all = this.stmts.vanished.all(mailboxId, sinceModseq) as number[];
-    return ranges ? all.filter((u) => inRanges(ranges, u)) : all;
+    return ranges ? all.filter((u) => rangesHas(ranges, u)) : all;
   }
 
   search(mailboxId: number, query: MessageQuery): SearchHit[] {
