@@ -13,6 +13,7 @@ import { Delivery } from './core/delivery.js';
 import type { QueueRunner } from './core/queue.js';
 import { createQueueRunner, dkimSigner, queueSettings } from './app-outbound.js';
 import { ChangeBus } from './core/changes.js';
+import { BlobGc } from './core/blob-gc.js';
 import { AuthLimiter } from './core/auth-limiter.js';
 import { BanList, type BanSettings } from './core/bans.js';
 import { SpamLearner } from './core/inbound/spam-learning.js';
@@ -39,6 +40,8 @@ export class App {
   /** Outbound queue: started after the listeners, stopped before the store closes. */
   readonly queueRunner: QueueRunner;
   readonly changes = new ChangeBus();
+  /** Deletes message files nothing references any more (15 min grace, checked every 10 min). */
+  private readonly blobGc: BlobGc;
   readonly authLimiter: AuthLimiter;
   /** Brute-force bans: fed by authLimiter failures, consulted by every listener's admission check. */
   readonly bans: BanList;
@@ -75,6 +78,7 @@ export class App {
       : null;
     this.spamLearner?.subscribe(this.changes);
     this.tls = new TlsManager(settings.tls, { hostname: settings.hostname, dataDir: settings.dataDir, log });
+    this.blobGc = new BlobGc({ store: this.store, files: this.store.blobs, log }, { graceMs: 15 * 60_000, intervalMs: 10 * 60_000 });
   }
 
   static async create(settings: Settings, log: Logger): Promise<App> {
@@ -106,6 +110,7 @@ export class App {
     }
     this.tls.watch();
     await this.queueRunner.start();
+    this.blobGc.start();
     if (!this.settings.hostname.includes('.')) {
       this.log.warn({ hostname: this.settings.hostname }, 'hostname is not fully qualified: set hostname = "mail.example.org" in postern.toml (it must match your MX and PTR records)');
     }
@@ -188,6 +193,7 @@ export class App {
   /** Graceful stop: no new connections; sessions get up to graceMs to finish; then everything closes. */
   async stop(graceMs = 10_000): Promise<void> {
     this.tls.stop();
+    await this.blobGc.stop();
     this.bans.stop();
     this.spamLearner?.stop();
     await Promise.all(this.listeners.map((l) => l.stopAccepting()));

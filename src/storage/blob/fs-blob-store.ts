@@ -12,7 +12,7 @@
  * Uses the libuv thread pool (callback fs API: no FileHandle bookkeeping), never blocking the event loop on fsync.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import fs, { promises as fsp, constants as fsc, mkdirSync } from 'node:fs';
+import fs, { promises as fsp, constants as fsc, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { BlobStore } from '../types.js';
@@ -48,8 +48,31 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.root, id.slice(0, 2), id);
   }
 
+  /**
+   * When each blob was last put (this process): garbage collection never deletes a blob put recently, since its
+   * reference may not be committed yet (content addressing: a new message can bring back an orphan's bytes).
+   */
+  private readonly puts = new Map<string, number>();
+
+  /** True when `id` was put within the last `withinMs` milliseconds (see puts). */
+  putRecently(id: string, withinMs: number, now = Date.now()): boolean {
+    const t = this.puts.get(id);
+    return t !== undefined && now - t < withinMs;
+  }
+
+  /** Forgets put times older than `olderThanMs` (called by the garbage collector). */
+  prunePuts(olderThanMs: number, now = Date.now()): void {
+    for (const [id, t] of this.puts) if (now - t >= olderThanMs) this.puts.delete(id);
+  }
+
+  /** Synchronous removal, so that the collector's check-and-delete cannot interleave with a put. */
+  deleteSync(id: string): void {
+    rmSync(this.path(id), { force: true });
+  }
+
   async put(data: Buffer): Promise<{ id: string; size: number }> {
     const id = createHash('sha256').update(data).digest('hex');
+    this.puts.set(id, Date.now()); // before any I/O: see putRecently
     const final = this.path(id);
     const dir = path.dirname(final);
     if (!this.dirs.has(dir)) {

@@ -91,6 +91,14 @@ export class SqliteStore implements Store {
     this.bans = new SqliteBans(this.db);
   }
 
+  /**
+   * Forgets an orphaned blob's row if it is still unreferenced (true), synchronously, so the caller can delete
+   * the file in the same turn of the event loop.
+   */
+  dropOrphanBlob(id: string): boolean {
+    return this.db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0').run(id).changes > 0;
+  }
+
   async orphanBlobs(limit: number): Promise<string[]> {
     return (this.db.prepare('SELECT id FROM blobs WHERE refs <= 0 LIMIT ?').all(limit) as Row[]).map((r) => r.id as string);
   }
