@@ -107,14 +107,19 @@ export class SqliteQueue implements QueueRepo {
     const r = this.db.prepare('SELECT prefix FROM queue WHERE id = ?').get(id) as Row | undefined;
     return (r?.prefix as Buffer | undefined) ?? Buffer.alloc(0);
   }
+  /** Inside a transaction: drops the entry (recipients cascade) and releases its blob reference. */
+  private removeEntry(id: string): boolean {
+    const r = this.db.prepare('SELECT blob_id FROM queue WHERE id = ?').get(id) as Row | undefined;
+    if (!r) return false;
+    this.db.prepare('UPDATE blobs SET refs = refs - 1 WHERE id = ?').run(r.blob_id);
+    this.db.prepare('DELETE FROM queue WHERE id = ?').run(id);
+    return true;
+  }
+
   async delete(id: string): Promise<boolean> {
     return this.db
       .transaction(() => {
-        const r = this.db.prepare('SELECT blob_id FROM queue WHERE id = ?').get(id) as Row | undefined;
-        if (!r) return false;
-        this.db.prepare('UPDATE blobs SET refs = refs - 1 WHERE id = ?').run(r.blob_id);
-        this.db.prepare('DELETE FROM queue WHERE id = ?').run(id);
-        return true;
+        return this.removeEntry(id);
       })
       .immediate();
   }
@@ -199,11 +204,7 @@ export class SqliteQueue implements QueueRepo {
           .prepare(`SELECT count(*) AS n FROM queue_recipients WHERE queue_id = ? AND (status IN ('queued', 'held') OR dsn_pending IS NOT NULL)`)
           .get(id) as Row;
         if ((open.n as number) > 0) return false;
-        const r = this.db.prepare('SELECT blob_id FROM queue WHERE id = ?').get(id) as Row | undefined;
-        if (!r) return false;
-        this.db.prepare('UPDATE blobs SET refs = refs - 1 WHERE id = ?').run(r.blob_id);
-        this.db.prepare('DELETE FROM queue WHERE id = ?').run(id);
-        return true;
+        return this.removeEntry(id);
       })
       .immediate();
   }
