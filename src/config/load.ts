@@ -32,6 +32,8 @@ export interface Settings {
   raw: Config;
   hostname: string;
   dataDir: string;
+  /** [storage] inline_blob_max in bytes. */
+  inlineBlobMax: number;
   logLevel: Config['log']['level'];
   tls: { cert?: string; key?: string; certificates: { cert: string; key: string }[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; reloadIntervalMs: number };
   listeners: Record<ListenerName, ListenerSettings>;
@@ -313,6 +315,12 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
     raw: c,
     hostname: (c.hostname ?? os.hostname()).toLowerCase(),
     dataDir: path.resolve(cwd, c.data_dir),
+    inlineBlobMax: field('storage.inline_blob_max', () => {
+      const n = parseSize(c.storage.inline_blob_max);
+      // Range reads of an inline body load the whole value (SQLite substr): keep it to sizes where that is cheap.
+      if (n > 4 * 1024 * 1024) throw new Error('at most 4M (larger bodies are better kept as files)');
+      return n;
+    }),
     logLevel: c.log.level,
     tls: {
       cert: c.tls.cert ? rel(c.tls.cert) : undefined,

@@ -35,6 +35,16 @@ export const configSchema = z.strictObject({
     .optional()
     .describe('Fully qualified host name used in banners, EHLO and Received headers. Default: the machine\'s host name.'),
   data_dir: z.string().default('data').describe('Directory for the SQLite database, message blobs, generated keys and certificates. Relative paths are relative to the working directory.'),
+  storage: z
+    .strictObject({
+      inline_blob_max: size
+        .default('128K')
+        .describe(
+          'Message bodies up to this size are stored inside the database, written in the same transaction (and made durable by the same sync) as the message, which is what lets one disk sync acknowledge a whole batch of messages; larger ones are files under data_dir/blobs. 0 = every body is a file. Changing it affects new messages only.',
+        ),
+    })
+    .prefault({})
+    .describe('Where message bodies are kept.'),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Minimum level of the JSON log lines written to standard output.'),

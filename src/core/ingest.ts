@@ -69,7 +69,10 @@ export class Ingest {
   }
 
   async ingest(msg: IngestMessage): Promise<AppendOutcome[]> {
-    const blob = await this.deps.blobs.put(msg.raw);
+    // Small bodies go into the metadata transaction (one sync per group commit); larger ones are put() first.
+    const b = this.deps.blobs;
+    const inline = !!b.inlineLimit && !!b.idOf && msg.raw.length <= b.inlineLimit;
+    const blob = inline ? { id: b.idOf!(msg.raw), size: msg.raw.length } : await b.put(msg.raw);
     const parsed = parseMessage(msg.raw);
     // ENVELOPE precomputed with the tree (FETCH ENVELOPE then reads no blob bytes; older rows lack it and
     // FETCH reads the header block as before).
@@ -94,6 +97,7 @@ export class Ingest {
       ignoreQuota: t.ignoreQuota,
       index,
       deferText: this.texts !== null,
+      blobData: inline ? msg.raw : undefined,
     }));
     return new Promise<AppendOutcome[]>((resolve, reject) => {
       this.pending.push({ items, resolve, reject });

@@ -105,6 +105,12 @@ export interface NewMessage {
    * row in this transaction (the caller indexes later through indexTexts; core/ingest.ts does).
    */
   deferText?: boolean;
+  /**
+   * The body's bytes, when the blob store keeps bodies of this size itself (BlobStore.inlineLimit): the store
+   * writes them in this transaction (content-addressed: a body already stored is not written again), so the
+   * transaction's durability covers the body too. Absent: the body was put() before.
+   */
+  blobData?: Buffer;
 }
 
 /** A blob's text for the full-text index (MessageIndexData.headers/body). */
@@ -444,6 +450,13 @@ export interface BlobStore {
   path(id: string): string;
   exists(id: string): Promise<boolean>;
   delete(id: string): Promise<void>;
+  /**
+   * Bodies of at most this many bytes are stored by the message repository's own transaction
+   * (NewMessage.blobData) instead of put(); absent or 0: every body is put() first.
+   */
+  readonly inlineLimit?: number;
+  /** The content address put() would give these bytes. */
+  idOf?(data: Buffer): string;
 }
 
 /** A client address refused at connection time (brute-force protection, `postern ban`). */

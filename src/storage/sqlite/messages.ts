@@ -22,6 +22,7 @@ export class SqliteMessages implements MessageRepo {
       ),
       bumpAccount: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1 WHERE id = ?'),
       blobRef: db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1'),
+      blobData: db.prepare('INSERT OR IGNORE INTO blob_data(id, data) VALUES (?, ?)'),
       insert: db.prepare(
         'INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -60,6 +61,7 @@ export class SqliteMessages implements MessageRepo {
           s.bumpMailbox.run(item.flags & Flag.Seen ? 0 : 1, size, item.mailboxId);
           s.bumpAccount.run(size, mb.account_id);
           s.blobRef.run(item.blobId, item.blobSize);
+          if (item.blobData) s.blobData.run(item.blobId, item.blobData);
           const kw = item.keywords.length ? JSON.stringify(item.keywords) : null;
           if (item.deferText) this.imap.markTextPending(item.blobId);
           else this.imap.indexText(item.blobId, item.index);

@@ -14,6 +14,7 @@ import { mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './schema.js';
 import { FsBlobStore } from '../blob/fs-blob-store.js';
+import { SqliteBlobStore } from './blob-store.js';
 import type { GroupCommit, Store } from '../types.js';
 import type { Row } from './rows.js';
 import { SqliteDirectory } from './directory.js';
@@ -24,7 +25,7 @@ import { SqliteBans } from './bans.js';
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
-  readonly blobs: FsBlobStore;
+  readonly blobs: SqliteBlobStore;
   readonly directory: SqliteDirectory;
   readonly mailboxes: SqliteMailboxes;
   readonly messages: SqliteMessages;
@@ -32,7 +33,10 @@ export class SqliteStore implements Store {
   readonly bans: SqliteBans;
   readonly groupCommit: GroupCommit;
 
-  constructor(opts: { dataDir: string; now?: () => number }) {
+  /** Message bodies up to this size are kept in the database (SqliteBlobStore); larger ones are files. */
+  static readonly DEFAULT_INLINE_BLOB_MAX = 128 * 1024;
+
+  constructor(opts: { dataDir: string; now?: () => number; inlineBlobMax?: number }) {
     mkdirSync(opts.dataDir, { recursive: true });
     const now = opts.now ?? Date.now;
     // The busy timeout applies from the first statement on (journal_mode and the migration check need locks
@@ -42,7 +46,6 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     migrate(this.db);
-    this.blobs = new FsBlobStore(path.join(opts.dataDir, 'blobs'));
     this.directory = new SqliteDirectory(this.db, now);
     const db = this.db;
     const wal = `${path.join(opts.dataDir, 'postern.db')}-wal`;
@@ -85,6 +88,7 @@ export class SqliteStore implements Store {
       },
       syncCommitted,
     };
+    this.blobs = new SqliteBlobStore(this.db, new FsBlobStore(path.join(opts.dataDir, 'blobs')), this.groupCommit, opts.inlineBlobMax ?? SqliteStore.DEFAULT_INLINE_BLOB_MAX);
     this.mailboxes = new SqliteMailboxes(this.db);
     this.messages = new SqliteMessages(this.db, this.groupCommit);
     this.queue = new SqliteQueue(this.db, now);
