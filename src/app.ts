@@ -62,7 +62,7 @@ export class App {
     private settings: Settings,
     readonly log: Logger,
   ) {
-    this.store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax });
+    this.store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax, fsync: settings.fsync });
     this.directory = new Directory(this.store.directory, { recipientDelimiter: settings.accounts.recipientDelimiter });
     this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, groupCommit: this.store.groupCommit });
     this.delivery = new Delivery({

@@ -30,7 +30,7 @@ function settingsFrom(cmd: Command): Settings {
 
 async function withAdmin<T>(cmd: Command, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const settings = settingsFrom(cmd);
-  const store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax });
+  const store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax, fsync: settings.fsync });
   try {
     return await fn(new Admin(store, { defaultQuota: settings.accounts.defaultQuota }));
   } finally {
@@ -82,7 +82,7 @@ async function start(cmd: Command): Promise<void> {
 
 async function withOutbound<T>(cmd: Command, fn: (admin: OutboundAdmin, settings: Settings) => Promise<T>): Promise<T> {
   const settings = settingsFrom(cmd);
-  const store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax });
+  const store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax, fsync: settings.fsync });
   try {
     return await fn(new OutboundAdmin(store), settings);
   } finally {
@@ -241,7 +241,7 @@ function program(): Command {
   const ban = p.command('ban').description('brute-force bans (applied by the running server within a second)');
   const withBans = async <T>(cmd: Command, fn: (b: BanAdmin) => Promise<T>): Promise<T> => {
     const s = settingsFrom(cmd);
-    const store = new SqliteStore({ dataDir: s.dataDir, inlineBlobMax: s.inlineBlobMax });
+    const store = new SqliteStore({ dataDir: s.dataDir, inlineBlobMax: s.inlineBlobMax, fsync: s.fsync });
     try {
       return await fn(new BanAdmin(store.bans, { defaultBanTimeMs: s.protection.banTimeMs, exempt: s.protection.banExempt }));
     } finally {

@@ -34,6 +34,8 @@ export interface Settings {
   dataDir: string;
   /** [storage] inline_blob_max in bytes. */
   inlineBlobMax: number;
+  /** [storage] fsync. */
+  fsync: 'optimized' | 'always';
   logLevel: Config['log']['level'];
   tls: { cert?: string; key?: string; certificates: { cert: string; key: string }[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; reloadIntervalMs: number };
   listeners: Record<ListenerName, ListenerSettings>;
@@ -315,6 +317,7 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
     raw: c,
     hostname: (c.hostname ?? os.hostname()).toLowerCase(),
     dataDir: path.resolve(cwd, c.data_dir),
+    fsync: c.storage.fsync,
     inlineBlobMax: field('storage.inline_blob_max', () => {
       const n = parseSize(c.storage.inline_blob_max);
       // Range reads of an inline body load the whole value (SQLite substr): keep it to sizes where that is cheap.

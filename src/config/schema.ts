@@ -42,9 +42,15 @@ export const configSchema = z.strictObject({
         .describe(
           'Message bodies up to this size are stored inside the database, written in the same transaction (and made durable by the same sync) as the message, which is what lets one disk sync acknowledge a whole batch of messages; larger ones are files under data_dir/blobs. 0 = every body is a file. Changing it affects new messages only.',
         ),
+      fsync: z
+        .enum(['optimized', 'always'])
+        .default('optimized')
+        .describe(
+          'When a write waits for the disk. "optimized" (as Dovecot\'s mail_fsync default): a new message (SMTP 250, APPEND), COPY and MOVE are answered only once on disk; flag changes (STORE) and EXPUNGE once written to the database log, which survives a crash of the process, and are synced within a second (a power cut can undo the last second of them, never lose a message). "always": every write is synced before its answer.',
+        ),
     })
     .prefault({})
-    .describe('Where message bodies are kept.'),
+    .describe('Where message bodies are kept, and when writes wait for the disk.'),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Minimum level of the JSON log lines written to standard output.'),

@@ -1,9 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { Mailbox, MailboxRepo, SpecialUse } from '../types.js';
 import { mailboxFrom, newUidValidity, type Row } from './rows.js';
+import { WriteGate } from './write-gate.js';
 
 export class SqliteMailboxes implements MailboxRepo {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly gate: WriteGate = new WriteGate(),
+  ) {}
   async list(accountId: number): Promise<Mailbox[]> {
     return (this.db.prepare('SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name').all(accountId) as Row[]).map(mailboxFrom);
   }
@@ -83,12 +87,14 @@ export class SqliteMailboxes implements MailboxRepo {
     const db = this.db;
     // No fsync on the event loop for this one (every SELECT): a claim lost to a power cut only shows a message
     // as \Recent once more (RFC 3501 2.3.2 allows that); the next durable commit's WAL sync covers it anyway.
-    db.pragma('synchronous = NORMAL');
-    try {
-      return this.claimRecentTx(mailboxId, uidNext);
-    } finally {
-      db.pragma('synchronous = FULL');
-    }
+    return this.gate.write(() => {
+      db.pragma('synchronous = NORMAL');
+      try {
+        return this.claimRecentTx(mailboxId, uidNext);
+      } finally {
+        db.pragma('synchronous = FULL');
+      }
+    });
   }
 
   private claimRecentTx(mailboxId: number, uidNext: number): number {

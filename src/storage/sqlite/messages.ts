@@ -3,6 +3,9 @@ import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOpe
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
 import { TextIndexWorker } from './messages-text-worker.js';
+import { WriteGate } from './write-gate.js';
+
+const SYNC_SOON_MS = 1000;
 
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
@@ -12,6 +15,8 @@ export class SqliteMessages implements MessageRepo {
     private readonly db: Database.Database,
     /** When given, IMAP writes (flags, expunge, copy/move) commit without an fsync on the event loop and are answered after a shared WAL sync in the thread pool. */
     private readonly gc?: GroupCommit,
+    /** Shared with the other repositories of the store: event-loop writes and the index worker take turns. */
+    private readonly gate: WriteGate = new WriteGate(),
   ) {
     this.imap = new ImapMessageStore(db);
     this.textWorker = new TextIndexWorker(db.name);
@@ -79,14 +84,34 @@ export class SqliteMessages implements MessageRepo {
       .immediate();
   }
   async expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }> {
-    return this.durably(() => this.expungeSync(mailboxId, uids));
+    return this.durably(() => this.expungeSync(mailboxId, uids), this.lazyFlagSync);
   }
 
-  /** Runs a synchronous write transaction; durable when the promise resolves, without an fsync on the event loop. */
-  private async durably<T>(fn: () => T): Promise<T> {
-    if (!this.gc) return fn();
-    const r = this.gc.deferSync(fn);
-    await this.gc.syncCommitted();
+  /**
+   * [storage] fsync = "optimized" (Dovecot's mail_fsync = optimized, its default): flag changes and expunges are
+   * answered once committed to the WAL (a crash of the process loses nothing; a power cut may undo the last
+   * second of them: a flag reappears, an expunged message comes back, no message is lost) and reach the disk with
+   * the next sync, at the latest SYNC_SOON_MS later. New messages (APPEND, SMTP), COPY and MOVE always wait for
+   * the sync. "always": every write waits.
+   */
+  lazyFlagSync = true;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private syncSoon(gc: GroupCommit): void {
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = null;
+      if (this.db.open) void gc.syncCommitted().catch(() => undefined);
+    }, SYNC_SOON_MS);
+    this.syncTimer.unref();
+  }
+
+  /** Runs a synchronous write transaction; durable when the promise resolves (lazy: see lazyFlagSync). */
+  private async durably<T>(fn: () => T, lazy = false): Promise<T> {
+    const gc = this.gc;
+    if (!gc) return this.gate.write(fn);
+    const r = await this.gate.write(() => gc.deferSync(fn));
+    if (lazy) this.syncSoon(gc);
+    else await gc.syncCommitted();
     return r;
   }
 
@@ -122,7 +147,7 @@ export class SqliteMessages implements MessageRepo {
   async indexTexts(texts: BlobText[]): Promise<void> {
     if (this.textWorker.available) {
       try {
-        return await this.textWorker.index(texts);
+        return await this.gate.worker(() => this.textWorker.index(texts));
       } catch {
         if (!this.db.open) throw new Error('store closed');
         // the worker failed (it is marked unavailable): index here
@@ -176,7 +201,7 @@ export class SqliteMessages implements MessageRepo {
     return out;
   }
   async storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts?: { unchangedSince?: number }): Promise<{ updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number }> {
-    return this.durably(() => this.imap.storeFlags(mailboxId, uids, op, flags, keywords, opts));
+    return this.durably(() => this.imap.storeFlags(mailboxId, uids, op, flags, keywords, opts), this.lazyFlagSync);
   }
   async copy(fromMailboxId: number, uids: number[], toMailboxId: number, opts: { move?: boolean } = {}): Promise<CopyOutcome> {
     return this.durably(() => this.imap.copy(fromMailboxId, uids, toMailboxId, opts.move ? (mb, u) => this.expungeSync(mb, u) : null));

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { migrate } from './schema.js';
 import { FsBlobStore } from '../blob/fs-blob-store.js';
 import { SqliteBlobStore } from './blob-store.js';
+import { WriteGate } from './write-gate.js';
 import type { GroupCommit, Store } from '../types.js';
 import type { Row } from './rows.js';
 import { SqliteDirectory } from './directory.js';
@@ -36,7 +37,7 @@ export class SqliteStore implements Store {
   /** Message bodies up to this size are kept in the database (SqliteBlobStore); larger ones are files. */
   static readonly DEFAULT_INLINE_BLOB_MAX = 128 * 1024;
 
-  constructor(opts: { dataDir: string; now?: () => number; inlineBlobMax?: number }) {
+  constructor(opts: { dataDir: string; now?: () => number; inlineBlobMax?: number; fsync?: 'optimized' | 'always' }) {
     mkdirSync(opts.dataDir, { recursive: true });
     const now = opts.now ?? Date.now;
     // The busy timeout applies from the first statement on (journal_mode and the migration check need locks
@@ -45,6 +46,11 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
+    // Checkpoints (copying the WAL into the database file, with two fsyncs) belong off the event loop: the text
+    // index worker's connection checkpoints at 1,000 pages after its commits (messages-text-worker-thread.ts), which
+    // under load runs several times a second; this connection only does it past 4,000 pages (16 MB of WAL), when
+    // no indexing has run for a while.
+    this.db.pragma('wal_autocheckpoint = 4000');
     migrate(this.db);
     this.directory = new SqliteDirectory(this.db, now);
     const db = this.db;
@@ -89,8 +95,10 @@ export class SqliteStore implements Store {
       syncCommitted,
     };
     this.blobs = new SqliteBlobStore(this.db, new FsBlobStore(path.join(opts.dataDir, 'blobs')), this.groupCommit, opts.inlineBlobMax ?? SqliteStore.DEFAULT_INLINE_BLOB_MAX);
-    this.mailboxes = new SqliteMailboxes(this.db);
-    this.messages = new SqliteMessages(this.db, this.groupCommit);
+    const gate = new WriteGate();
+    this.mailboxes = new SqliteMailboxes(this.db, gate);
+    this.messages = new SqliteMessages(this.db, this.groupCommit, gate);
+    this.messages.lazyFlagSync = (opts.fsync ?? 'optimized') === 'optimized';
     this.queue = new SqliteQueue(this.db, now);
     this.bans = new SqliteBans(this.db);
   }
