@@ -254,7 +254,11 @@ export interface MessageRepo {
   list(mailboxId: number): Promise<MessageMeta[]>;
   get(mailboxId: number, uid: number): Promise<MessageMeta | null>;
   /** The stored MIME structure of a message. */
-  mime(messageId: number): Promise<unknown>;
+  /**
+   * The parsed MIME structure. With the message's blobId the store may answer from a cache of recently parsed
+   * structures (a blob's structure never changes); callers must treat the result as read-only.
+   */
+  mime(messageId: number, blobId?: string): Promise<unknown>;
   /** The prepended header block of a message. */
   prefix(messageId: number): Promise<Buffer>;
   /**

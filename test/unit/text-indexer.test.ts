@@ -12,8 +12,10 @@ import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import { Ingest } from '../../src/core/ingest.js';
 import { ChangeBus } from '../../src/core/changes.js';
 
+// Bodies above the inline-indexing limit (core/ingest.ts INLINE_TEXT_MAX), so that the text is deferred.
+const filler = 'Nothing much to report in this paragraph, just words to fill a longer message.\r\n'.repeat(70);
 const msg = (i: number, word: string) =>
-  Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i} ${word}\r\nMessage-ID: <m${i}@x.test>\r\n\r\nBody of message ${i} mentions ${word}.\r\n`);
+  Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i} ${word}\r\nMessage-ID: <m${i}@x.test>\r\n\r\nBody of message ${i} mentions ${word}.\r\n${filler}`);
 
 async function setup(dir: string) {
   const store = new SqliteStore({ dataDir: dir });
@@ -57,6 +59,21 @@ test('markers left by a crash (committed, never indexed) are completed from the 
     await again.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'hazelnut' })).length, 12);
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a short message is indexed in its own transaction: searchable as soon as it is committed, no marker left', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
+  try {
+    const { store, inbox } = await setup(dir);
+    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    const short = Buffer.from('From: a@x.test\r\nTo: b@x.test\r\nSubject: short one\r\n\r\nThe pistachio harvest.\r\n');
+    await ingest.ingest({ raw: short, targets: [{ mailboxId: inbox.id }] });
+    assert.equal(store.messages.pendingTexts(100).length, 0);
+    assert.equal((await store.messages.search(inbox.id, { type: 'body', value: 'pistachio' })).length, 1);
     await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

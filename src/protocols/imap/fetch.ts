@@ -59,7 +59,7 @@ class Loaded {
     readonly m: MessageMeta,
   ) {}
   mime(): Promise<MimePart> {
-    return (this.mimeP ??= this.s.deps.messages.mime(this.m.id).then((x) => x as MimePart));
+    return (this.mimeP ??= this.s.deps.messages.mime(this.m.id, this.m.blobId || undefined).then((x) => x as MimePart));
   }
   blob(): Promise<Buffer> {
     return (this.blobP ??= this.s.deps.blobs.get(this.m.blobId));

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Mailbox, MailboxRepo, SpecialUse } from '../types.js';
-import { mailboxFrom, newUidValidity, type Row } from './rows.js';
+import { mailboxFrom, newUidValidity, prep, type Row } from './rows.js';
 import { WriteGate } from './write-gate.js';
 
 export class SqliteMailboxes implements MailboxRepo {
@@ -9,26 +9,26 @@ export class SqliteMailboxes implements MailboxRepo {
     private readonly gate: WriteGate = new WriteGate(),
   ) {}
   async list(accountId: number): Promise<Mailbox[]> {
-    return (this.db.prepare('SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name').all(accountId) as Row[]).map(mailboxFrom);
+    return (prep(this.db, 'SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name').all(accountId) as Row[]).map(mailboxFrom);
   }
   async get(accountId: number, name: string): Promise<Mailbox | null> {
-    const r = this.db.prepare('SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name) as Row | undefined;
+    const r = prep(this.db, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name) as Row | undefined;
     return r ? mailboxFrom(r) : null;
   }
   async getById(id: number): Promise<Mailbox | null> {
-    const r = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(id) as Row | undefined;
+    const r = prep(this.db, 'SELECT * FROM mailboxes WHERE id = ?').get(id) as Row | undefined;
     return r ? mailboxFrom(r) : null;
   }
   async bySpecialUse(accountId: number, use: SpecialUse): Promise<Mailbox | null> {
-    const r = this.db.prepare('SELECT * FROM mailboxes WHERE account_id = ? AND special_use = ? ORDER BY id LIMIT 1').get(accountId, use) as Row | undefined;
+    const r = prep(this.db, 'SELECT * FROM mailboxes WHERE account_id = ? AND special_use = ? ORDER BY id LIMIT 1').get(accountId, use) as Row | undefined;
     return r ? mailboxFrom(r) : null;
   }
   async create(accountId: number, name: string, specialUse: SpecialUse | null): Promise<Mailbox | null> {
     return this.db
       .transaction(() => {
-        if (this.db.prepare('SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name)) return null;
-        const id = this.db.prepare('INSERT INTO mailboxes(account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)').run(accountId, name, specialUse, newUidValidity(this.db)).lastInsertRowid;
-        return mailboxFrom(this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(id) as Row);
+        if (prep(this.db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name)) return null;
+        const id = prep(this.db, 'INSERT INTO mailboxes(account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)').run(accountId, name, specialUse, newUidValidity(this.db)).lastInsertRowid;
+        return mailboxFrom(prep(this.db, 'SELECT * FROM mailboxes WHERE id = ?').get(id) as Row);
       })
       .immediate();
   }
@@ -37,26 +37,26 @@ export class SqliteMailboxes implements MailboxRepo {
     const db = this.db;
     return db
       .transaction(() => {
-        const src = db.prepare('SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, from) as Row | undefined;
-        if (!src || db.prepare('SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, to)) return false;
+        const src = prep(db, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, from) as Row | undefined;
+        if (!src || prep(db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, to)) return false;
         if (from === 'INBOX') {
           // RFC 9051 6.3.6: all messages move to a new mailbox; INBOX stays, empty; its inferiors are not renamed.
-          const id = db.prepare('INSERT INTO mailboxes(account_id, name, special_use, uidvalidity, uidnext, highestmodseq, message_count, unseen_count, total_size) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)')
+          const id = prep(db, 'INSERT INTO mailboxes(account_id, name, special_use, uidvalidity, uidnext, highestmodseq, message_count, unseen_count, total_size) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)')
             .run(accountId, to, newUidValidity(db), src.uidnext, (src.highestmodseq as number) + 1, src.message_count, src.unseen_count, src.total_size).lastInsertRowid;
           const modseq = (src.highestmodseq as number) + 1;
-          db.prepare('INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?').run(modseq, src.id);
-          db.prepare('UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?').run(id, src.id);
-          db.prepare('UPDATE mailboxes SET highestmodseq = ?, message_count = 0, unseen_count = 0, total_size = 0 WHERE id = ?').run(modseq, src.id);
+          prep(db, 'INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?').run(modseq, src.id);
+          prep(db, 'UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?').run(id, src.id);
+          prep(db, 'UPDATE mailboxes SET highestmodseq = ?, message_count = 0, unseen_count = 0, total_size = 0 WHERE id = ?').run(modseq, src.id);
           return true;
         }
         const prefix = from + '/';
-        const kids = db.prepare('SELECT id, name FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?').all(accountId, prefix.length, prefix) as Row[];
+        const kids = prep(db, 'SELECT id, name FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?').all(accountId, prefix.length, prefix) as Row[];
         for (const k of kids) {
           const nn = to + '/' + (k.name as string).slice(prefix.length);
-          if (db.prepare('SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, nn)) return false;
+          if (prep(db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, nn)) return false;
         }
-        db.prepare('UPDATE mailboxes SET name = ? WHERE id = ?').run(to, src.id);
-        for (const k of kids) db.prepare('UPDATE mailboxes SET name = ? WHERE id = ?').run(to + '/' + (k.name as string).slice(prefix.length), k.id);
+        prep(db, 'UPDATE mailboxes SET name = ? WHERE id = ?').run(to, src.id);
+        for (const k of kids) prep(db, 'UPDATE mailboxes SET name = ? WHERE id = ?').run(to + '/' + (k.name as string).slice(prefix.length), k.id);
         return true;
       })
       .immediate();
@@ -66,21 +66,21 @@ export class SqliteMailboxes implements MailboxRepo {
     const db = this.db;
     return db
       .transaction(() => {
-        const mb = db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+        const mb = prep(db, 'SELECT * FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
         if (!mb) return false;
-        db.prepare('UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.mailbox_id = ? AND m.blob_id = blobs.id) WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)').run(mailboxId, mailboxId);
-        const t = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM messages WHERE mailbox_id = ?').get(mailboxId) as Row;
-        db.prepare('UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = ?').run(t.bytes, t.n, mb.account_id);
-        db.prepare('DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
-        db.prepare('DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
-        db.prepare('DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
+        prep(db, 'UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.mailbox_id = ? AND m.blob_id = blobs.id) WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)').run(mailboxId, mailboxId);
+        const t = prep(db, 'SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM messages WHERE mailbox_id = ?').get(mailboxId) as Row;
+        prep(db, 'UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = ?').run(t.bytes, t.n, mb.account_id);
+        prep(db, 'DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
+        prep(db, 'DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
+        prep(db, 'DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
         return true;
       })
       .immediate();
   }
 
   async setSubscribed(mailboxId: number, subscribed: boolean): Promise<void> {
-    this.db.prepare('UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, mailboxId);
+    prep(this.db, 'UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, mailboxId);
   }
 
   async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
@@ -101,10 +101,10 @@ export class SqliteMailboxes implements MailboxRepo {
     const db = this.db;
     return db
       .transaction(() => {
-        const r = db.prepare('SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+        const r = prep(db, 'SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
         if (!r) return uidNext;
         const first = r.first_recent_uid as number;
-        if (uidNext > first) db.prepare('UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?').run(uidNext, mailboxId);
+        if (uidNext > first) prep(db, 'UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?').run(uidNext, mailboxId);
         return first;
       })
       .immediate();

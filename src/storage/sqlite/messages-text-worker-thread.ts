@@ -11,7 +11,9 @@ import Database from 'better-sqlite3';
 
 interface Request {
   id: number;
-  texts: Array<{ blobId: string; headers: string; body: string }>;
+  texts?: Array<{ blobId: string; headers: string; body: string }>;
+  /** Copy the WAL into the database file (PASSIVE: never waits for, nor blocks, the other connections). */
+  checkpoint?: boolean;
 }
 
 const db = new Database((workerData as { dbFile: string }).dbFile);
@@ -22,7 +24,7 @@ db.pragma('synchronous = NORMAL');
 db.pragma('wal_autocheckpoint = 1000');
 const done = db.prepare('UPDATE blob_text SET pending = 0 WHERE blob_id = ? AND pending = 1 RETURNING id').pluck();
 const insert = db.prepare('INSERT INTO text_index(rowid, headers, body) VALUES (?, ?, ?)');
-const run = db.transaction((texts: Request['texts']) => {
+const run = db.transaction((texts: NonNullable<Request['texts']>) => {
   for (const t of texts) {
     const id = done.get(t.blobId) as number | undefined;
     if (id !== undefined) insert.run(id, t.headers, t.body);
@@ -36,7 +38,8 @@ parentPort!.on('message', (req: Request | 'close') => {
     return;
   }
   try {
-    run.immediate(req.texts);
+    if (req.checkpoint) db.pragma('wal_checkpoint(PASSIVE)');
+    else run.immediate(req.texts ?? []);
     parentPort!.postMessage({ id: req.id, ok: true });
   } catch (err) {
     parentPort!.postMessage({ id: req.id, ok: false, error: (err as Error).message });

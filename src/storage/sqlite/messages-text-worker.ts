@@ -23,13 +23,22 @@ export class TextIndexWorker {
   }
 
   index(texts: BlobText[]): Promise<void> {
+    return this.request({ texts });
+  }
+
+  /** A PASSIVE WAL checkpoint on the thread's connection (its writes and fsyncs off the event loop). */
+  checkpoint(): Promise<void> {
+    return this.request({ checkpoint: true });
+  }
+
+  private request(body: { texts?: BlobText[]; checkpoint?: boolean }): Promise<void> {
     const w = this.start();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     const id = ++this.seq;
     return new Promise<void>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      w.postMessage({ id, texts });
+      w.postMessage({ id, ...body });
     });
   }
 

@@ -52,3 +52,17 @@ function newUidValidity(db: Database.Database): number {
   return Math.max(t, (max ?? 0) + 1) >>> 0;
 }
 
+
+const stmtCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+/**
+ * The connection's prepared statement for this SQL text, prepared on first use (better-sqlite3 has no statement
+ * cache: preparing on every call was 3-4% of the event loop in the IMAP mix). Only for fixed SQL texts, and not
+ * for statements switched to pluck/raw mode (the cached object is shared).
+ */
+export function prep(db: Database.Database, sql: string): Database.Statement {
+  let m = stmtCache.get(db);
+  if (!m) stmtCache.set(db, (m = new Map()));
+  let s = m.get(sql);
+  if (!s) m.set(sql, (s = db.prepare(sql)));
+  return s;
+}

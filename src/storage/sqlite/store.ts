@@ -68,6 +68,7 @@ export class SqliteStore implements Store {
         throw err;
       }
       await fh.datasync();
+      this.messages.checkpointSoon();
     };
     // Callers arriving while a sync runs share the next one (it starts after their commit, so it covers it).
     let running: Promise<void> | null = null;
