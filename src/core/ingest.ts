@@ -133,7 +133,10 @@ export class Ingest {
       // appendMany runs its transaction synchronously inside the call (better-sqlite3), as deferSync requires.
       outcomes = gc ? await gc.deferSync(() => this.deps.messages.appendMany(all)) : await this.deps.messages.appendMany(all);
       release?.();
-      if (this.texts) for (const it of all) if (it.index) this.texts.add(it.blobId, it.index.headers, it.index.body);
+      if (this.texts) {
+        this.texts.noteCommit();
+        for (const it of all) if (it.index && it.deferText) this.texts.add(it.blobId, it.index.headers, it.index.body);
+      }
       if (gc) await gc.syncCommitted();
     } catch (err) {
       release?.();
@@ -167,6 +170,14 @@ const SLICE_MS = 8;
 const SLICE_GAP_MS = 4;
 /** One FTS transaction: at most this many texts / characters (a 64 KB text costs 3-6 ms to index). */
 const CHUNK_ENTRIES = 32;
+/**
+ * While messages are being committed (one committed within BUSY_MS), background indexing waits BUSY_MS between
+ * chunks, but runs at least one chunk every STARVE_MS: a chunk holds SQLite's write lock for up to a few
+ * milliseconds (64 KB of text: 3-6 ms), and every ingest commit waits for it. Under a burst the backlog grows and
+ * is indexed when the burst is over; SEARCH's catch-up indexes everything pending at once whatever the load.
+ */
+const BUSY_MS = 25;
+const STARVE_MS = 250;
 const CHUNK_CHARS = 64 * 1024;
 
 /**
@@ -194,6 +205,20 @@ class TextIndexer {
     this.schedule(0);
   }
 
+  private lastCommit = -Infinity;
+  private lastChunk = -Infinity;
+
+  /** An ingest transaction just committed (see BUSY_MS). */
+  noteCommit(): void {
+    this.lastCommit = performance.now();
+  }
+
+  /** The delay before the next background slice. */
+  private nextDelay(): number {
+    const now = performance.now();
+    return now - this.lastCommit < BUSY_MS && now - this.lastChunk < STARVE_MS ? BUSY_MS : 0;
+  }
+
   add(blobId: string, headers: string, body: string): void {
     if (this.backlog.has(blobId)) return;
     if (this.backlog.size >= BACKLOG_MAX_ENTRIES || this.chars + body.length > BACKLOG_MAX_CHARS) this.scanDb = true;
@@ -201,7 +226,7 @@ class TextIndexer {
       this.backlog.set(blobId, { headers, body });
       this.chars += headers.length + body.length;
     }
-    this.schedule(0);
+    this.schedule(this.nextDelay());
   }
 
   /** Indexes everything pending (memory and database), then resolves. */
@@ -217,12 +242,12 @@ class TextIndexer {
     if (this.timer) return;
     const go = () => {
       this.timer = null;
-      const run = this.running.then(() => this.step(SLICE_MS));
+      const run = this.running.then(() => this.step(SLICE_MS, true));
       this.running = run.catch(() => undefined);
       // A failure (e.g. the store closed under us) stops the loop; the markers stay for the next add/catch-up/start.
       void run.then(
         () => {
-          if (this.backlog.size || this.scanDb) this.schedule(SLICE_GAP_MS);
+          if (this.backlog.size || this.scanDb) this.schedule(Math.max(SLICE_GAP_MS, this.nextDelay()));
         },
         () => undefined,
       );
@@ -232,7 +257,7 @@ class TextIndexer {
   }
 
   /** Indexes for about budgetMs: the memory backlog first, then one batch of markers found in the database. */
-  private async step(budgetMs: number): Promise<void> {
+  private async step(budgetMs: number, background = false): Promise<void> {
     const t0 = performance.now();
     // Off-thread indexing costs the event loop only a message post per chunk: no time slicing needed.
     if (this.messages.textIndexOffThread?.()) budgetMs = Infinity;
@@ -252,6 +277,7 @@ class TextIndexer {
         this.scanDb = true; // their markers are still set: the database scan finds them again
         throw err;
       }
+      if (background && this.nextDelay() > 0) return; // messages are arriving: let their commits go first
     }
     if (this.backlog.size || !this.scanDb || performance.now() - t0 >= budgetMs) return;
     const rows = this.messages.pendingTexts!(CHUNK_ENTRIES, this.scanAfter);
@@ -285,6 +311,7 @@ class TextIndexer {
   private async commit(chunk: BlobText[]): Promise<void> {
     if (!chunk.length) return;
     while (this.holds) await new Promise<void>((r) => this.resume.push(r));
+    this.lastChunk = performance.now();
     const p = this.messages.indexTexts!(chunk);
     this.inflight = p;
     try {

@@ -85,3 +85,28 @@ test('inline_blob_max = 0 keeps every body as a file; put() of a small body outs
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('migration 10 moves the MIME structure of existing messages from their rows to one row per blob', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-blobs-'));
+  try {
+    const { store, ingest } = await open(dir);
+    await store.directory.addDomain('x.test');
+    const acc = await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [{ name: 'INBOX', specialUse: null }]);
+    const inbox = (await store.mailboxes.get(acc!.id, 'INBOX'))!;
+    const [o] = await ingest.ingest({ raw: body(3, 'mimed'), targets: [{ mailboxId: inbox.id }] });
+    assert.ok(o!.ok);
+    const expected = await store.messages.mime(o!.message.id);
+    assert.ok(expected && typeof expected === 'object');
+    // What a database written before migration 10 holds: the structure in the message row, no blob_mime row.
+    store.db.exec(`UPDATE messages SET mime = (SELECT mime FROM blob_mime); DROP TABLE blob_mime; PRAGMA user_version = 9`);
+    await store.close();
+
+    const again = await open(dir);
+    assert.deepEqual(await again.store.messages.mime(o!.message.id), expected);
+    assert.deepEqual(await again.store.messages.mime(o!.message.id, o!.message.blobId), expected);
+    assert.equal(again.store.db.prepare('SELECT count(*) FROM messages WHERE mime IS NOT NULL').pluck().get(), 0, 'rows are small again');
+    await again.store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -17,13 +17,12 @@
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
-import { randomBytes } from 'node:crypto';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerAuthentication } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Logger } from '../../log.js';
 import type { Settings } from '../../config/load.js';
 import type { TlsManager } from '../../net/tls.js';
-import type { ConnectionInfo, ProtocolHandler } from '../../net/listener.js';
+import { connectionId, type ConnectionInfo, type ProtocolHandler } from '../../net/listener.js';
 import { cidrContains } from '../../net/cidr.js';
 import type { Directory } from '../../core/directory.js';
 import type { Delivery } from '../../core/delivery.js';
@@ -390,7 +389,7 @@ export class SmtpService implements ProtocolHandler {
 
   private async finishData(received: Buffer, session: SMTPServerSession): Promise<string> {
     let raw = received;
-    const id = randomBytes(9).toString('base64url');
+    const id = connectionId();
     const user = session.user as unknown as SessionUser | undefined;
     const tlsSocket = session.secure;
     const cipher = tlsSocket ? ((session as unknown as { tlsOptions?: { name?: string; standardName?: string; version?: string } }).tlsOptions ?? null) : null;

@@ -46,7 +46,7 @@ export class ImapMessageStore {
       vanished: db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck(),
       insertCopy: db.prepare(
         `INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id)
-         SELECT ?, ?, ?, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id FROM messages WHERE id = ?`,
+         SELECT ?, ?, ?, flags, keywords, internal_date, size, blob_id, prefix, NULL, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id FROM messages WHERE id = ?`,
       ),
       blobRef: db.prepare('UPDATE blobs SET refs = refs + 1 WHERE id = ?'),
       mbAdd: db.prepare('UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + ?, unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?'),

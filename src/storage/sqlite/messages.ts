@@ -39,7 +39,9 @@ export class SqliteMessages implements MessageRepo {
       firstUnseen: db.prepare(`SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & ${Flag.Seen}) = 0 ORDER BY uid LIMIT 1`).pluck(),
       list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`),
       get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
-      mime: db.prepare('SELECT mime FROM messages WHERE id = ?'),
+      mime: db.prepare('SELECT b.mime FROM messages m JOIN blob_mime b ON b.blob_id = m.blob_id WHERE m.id = ?').pluck(),
+      mimeOfBlob: db.prepare('SELECT mime FROM blob_mime WHERE blob_id = ?').pluck(),
+      putMime: db.prepare('INSERT OR IGNORE INTO blob_mime(blob_id, mime) VALUES (?, ?)'),
       prefix: db.prepare('SELECT prefix FROM messages WHERE id = ?'),
       one: db.prepare('SELECT id, size, flags, blob_id FROM messages WHERE mailbox_id = ? AND uid = ?'),
       del: db.prepare('DELETE FROM messages WHERE id = ?'),
@@ -55,6 +57,7 @@ export class SqliteMessages implements MessageRepo {
 
   async appendMany(items: NewMessage[]): Promise<AppendOutcome[]> {
     const s = this.stmts;
+    let lastMimeBlob = '';
     return this.db
       .transaction(() =>
         items.map((item): AppendOutcome => {
@@ -69,11 +72,16 @@ export class SqliteMessages implements MessageRepo {
           s.bumpAccount.run(size, mb.account_id);
           s.blobRef.run(item.blobId, item.blobSize);
           if (item.blobData) s.blobData.run(item.blobId, item.blobData);
+          // One structure per blob (several recipients share it); the first message of a blob writes it.
+          if (item.mime !== undefined && item.mime !== null && item.blobId !== lastMimeBlob) {
+            s.putMime.run(item.blobId, JSON.stringify(item.mime));
+            lastMimeBlob = item.blobId;
+          }
           const kw = item.keywords.length ? JSON.stringify(item.keywords) : null;
           if (item.deferText) this.imap.markTextPending(item.blobId);
           else this.imap.indexText(item.blobId, item.index);
           const id = Number(
-            s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, item.mime === undefined ? null : JSON.stringify(item.mime), ...ImapMessageStore.indexColumns(item.index), this.imap.textIdOf(item.blobId)).lastInsertRowid,
+            s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, null, ...ImapMessageStore.indexColumns(item.index), this.imap.textIdOf(item.blobId)).lastInsertRowid,
           );
           return {
             ok: true,
@@ -260,8 +268,8 @@ export class SqliteMessages implements MessageRepo {
         return hit;
       }
     }
-    const r = this.stmts.mime.get(messageId) as Row | undefined;
-    const parsed = r?.mime ? (JSON.parse(r.mime as string) as unknown) : null;
+    const json = (blobId ? this.stmts.mimeOfBlob.get(blobId) : this.stmts.mime.get(messageId)) as string | undefined;
+    const parsed = json ? (JSON.parse(json) as unknown) : null;
     if (blobId && parsed !== null) {
       this.mimeCache.set(blobId, parsed);
       if (this.mimeCache.size > MIME_CACHE_ENTRIES) this.mimeCache.delete(this.mimeCache.keys().next().value as string);

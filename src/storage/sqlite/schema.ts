@@ -200,6 +200,18 @@ const MIGRATIONS: string[] = [
     data BLOB NOT NULL
   );
   `,
+  // 10: the parsed MIME structure (JSON, often several KB) moves from each message row to one row per blob (it is
+  // derived from the blob's bytes alone). SQLite rewrites a whole record on UPDATE, overflow pages included: every
+  // STORE of a flag rewrote the structure too, and EXPUNGE freed its overflow pages. Message rows are now a few
+  // hundred bytes. messages.mime stays as a column (SQLite cannot drop it cheaply), always NULL.
+  `
+  CREATE TABLE blob_mime (
+    blob_id TEXT PRIMARY KEY NOT NULL,
+    mime TEXT NOT NULL
+  );
+  INSERT OR IGNORE INTO blob_mime(blob_id, mime) SELECT blob_id, mime FROM messages WHERE mime IS NOT NULL;
+  UPDATE messages SET mime = NULL WHERE mime IS NOT NULL;
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -109,7 +109,11 @@ export class SqliteStore implements Store {
    * the file in the same turn of the event loop.
    */
   dropOrphanBlob(id: string): boolean {
-    return this.db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0').run(id).changes > 0;
+    return this.db.transaction(() => {
+      if (this.db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0').run(id).changes === 0) return false;
+      this.db.prepare('DELETE FROM blob_mime WHERE blob_id = ?').run(id);
+      return true;
+    })();
   }
 
   async orphanBlobs(limit: number): Promise<string[]> {
