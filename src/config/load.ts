@@ -49,7 +49,7 @@ export interface Settings {
     bannerDelayMs: number;
     rejectBareLf: boolean;
   };
-  imap: { maxLineLength: number; maxLiteralSize: number; authIdleTimeoutMs: number; maxConnectionsPerAccount: number; maxCommandsPerSecond: number };
+  imap: { maxLineLength: number; maxLiteralSize: number; authIdleTimeoutMs: number; maxConnectionsPerAccount: number; maxCommandsPerSecond: number; plaintextAuthNetworks: string[] };
   accounts: { recipientDelimiter: string; defaultQuota: number; authFailureDelayMs: number; authFailureDelayMaxMs: number };
   /** [spam]: Rspamd URLs (null = not used), built-in scorer threshold. */
   spam: { rspamd: string | null; rspamdController: string | null; rspamdPassword: string | null; timeoutMs: number; threshold: number };
@@ -349,6 +349,7 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       authIdleTimeoutMs: field('imap.authenticated_idle_timeout', () => parseDuration(c.imap.authenticated_idle_timeout)),
       maxConnectionsPerAccount: c.imap.max_connections_per_account,
       maxCommandsPerSecond: c.imap.max_commands_per_second,
+      plaintextAuthNetworks: field('imap.plaintext_auth_networks', () => (parseCidrList(c.imap.plaintext_auth_networks), c.imap.plaintext_auth_networks)),
     },
     accounts: {
       recipientDelimiter: c.accounts.recipient_delimiter,

@@ -113,6 +113,12 @@ export const configSchema = z.strictObject({
       authenticated_idle_timeout: duration.default('30m').describe('Close an authenticated IMAP connection (also one in IDLE) that sends nothing for this long; RFC 9051 5.4 requires at least 30 minutes. Before login the listener idle_timeout applies.'),
       max_connections_per_account: z.number().int().positive().default(50).describe('Simultaneous IMAP connections of one account (both IMAP listeners together); more get NO [LIMIT] at login.'),
       max_commands_per_second: z.number().int().nonnegative().default(500).describe('Commands one IMAP connection may issue per second; more are slowed down, not refused. 0 = no limit.'),
+      plaintext_auth_networks: z
+        .array(z.string())
+        .default([])
+        .describe(
+          'Client networks (CIDR) allowed to log in on port 143 without STARTTLS, e.g. ["127.0.0.1/32", "::1/128"] for a webmail on the same host (Dovecot treats local connections this way by default). Empty by default: everyone must use TLS first (LOGINDISABLED).',
+        ),
     })
     .prefault({})
     .describe('IMAP on the imap (143) and imaps (993) listeners.'),

@@ -29,7 +29,7 @@ async function session(user: string): Promise<ImapClient> {
 }
 
 before(async () => {
-  srv = await TestServer.create({ listeners: ['smtp', 'imap', 'imaps'], extraToml: '[imap]\nmax_literal_size = "1M"\n' });
+  srv = await TestServer.create({ listeners: ['smtp', 'imap', 'imaps'], extraToml: '[imap]\nmax_literal_size = "1M"\nplaintext_auth_networks = ["127.0.0.9/32"]\n' });
   await srv.start();
 });
 after(async () => {
@@ -59,6 +59,23 @@ test('143: STARTTLS required; LOGINDISABLED; pipelined bytes after STARTTLS are 
   assert.doesNotMatch(caps[0]!, /LOGINDISABLED|STARTTLS/);
   await c2.ok(`AUTHENTICATE PLAIN ${Buffer.from(`\0${user}\0${PW}`).toString('base64')}`);
   c2.close();
+});
+
+test('143: a client in [imap] plaintext_auth_networks may log in without STARTTLS; others still may not', async () => {
+  const user = await account();
+  const local = await ImapClient.connect(srv.ports.imap, { localAddress: '127.0.0.9' });
+  assert.doesNotMatch(local.greeting, /LOGINDISABLED/);
+  assert.match(local.greeting, /STARTTLS/);
+  assert.match(local.greeting, /AUTH=PLAIN/);
+  await local.login(user, PW);
+  await local.ok('SELECT INBOX');
+  local.close();
+  const other = await ImapClient.connect(srv.ports.imap, { localAddress: '127.0.0.10' });
+  assert.match(other.greeting, /LOGINDISABLED/);
+  const r = await other.cmd(`LOGIN ${user} ${PW}`);
+  assert.equal(r.status, 'NO');
+  assert.match(r.text, /PRIVACYREQUIRED/);
+  other.close();
 });
 
 test('login failures: NO [AUTHENTICATIONFAILED]; AUTHENTICATE with continuation; cancel', async () => {

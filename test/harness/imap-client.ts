@@ -29,10 +29,10 @@ export class ImapClient {
     this.attach();
   }
 
-  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<ImapClient> {
+  static async connect(port: number, opts: { tls?: boolean; localAddress?: string } = {}): Promise<ImapClient> {
     const sock = opts.tls
-      ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false })
-      : net.connect({ host: '127.0.0.1', port });
+      ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, localAddress: opts.localAddress })
+      : net.connect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
     await new Promise<void>((resolve, reject) => {
       sock.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
       sock.once('error', reject);

@@ -19,6 +19,8 @@ export interface ImapSettings {
   authIdleTimeoutMs: number;
   maxConnectionsPerAccount: number;
   maxCommandsPerSecond: number;
+  /** Client networks (CIDR) that may log in without TLS on 143 ([imap] plaintext_auth_networks; default none). */
+  plaintextAuthNetworks?: readonly string[];
 }
 
 export interface ImapDeps {

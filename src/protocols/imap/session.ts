@@ -28,6 +28,7 @@ import type { Change } from '../../core/changes.js';
 import { sendUpdates } from './updates.js';
 import { authenticateWith } from './commands/auth.js';
 import { searchCharsetDecoder } from './charsets.js';
+import { cidrContains } from '../../net/cidr.js';
 
 export type { State } from './commands/index.js';
 
@@ -54,6 +55,12 @@ export class ImapSession {
   /** CONDSTORE is on once enabled or used (RFC 7162 3.1). */
   condstore = false;
   secure: boolean;
+  /** The client's address is in [imap] plaintext_auth_networks: it may log in before STARTTLS. */
+  private readonly plaintextTrusted: boolean;
+  /** LOGIN / AUTHENTICATE are allowed: over TLS, or from a network the operator trusts with plaintext. */
+  get authAllowed(): boolean {
+    return this.secure || this.plaintextTrusted;
+  }
   readonly out: Output;
   readonly id: string;
   private socket: net.Socket;
@@ -76,6 +83,8 @@ export class ImapSession {
   ) {
     this.socket = socket;
     this.secure = info.secure;
+    const trusted = host.settings().plaintextAuthNetworks;
+    this.plaintextTrusted = !!trusted?.length && cidrContains(trusted, info.remoteAddress);
     this.id = info.id;
     this.out = new Output(socket);
     this.reader = this.newReader();
@@ -318,7 +327,8 @@ export class ImapSession {
   capabilities(): string[] {
     const caps = ['IMAP4rev1', 'IMAP4rev2'];
     if (this.state === 'notauth') {
-      if (!this.secure) return [...caps, 'STARTTLS', 'LOGINDISABLED', 'LITERAL+', 'ID', 'ENABLE'];
+      if (!this.authAllowed) return [...caps, 'STARTTLS', 'LOGINDISABLED', 'LITERAL+', 'ID', 'ENABLE'];
+      if (!this.secure) caps.push('STARTTLS');
       caps.push('AUTH=PLAIN', 'SASL-IR');
     }
     caps.push(

@@ -9,7 +9,7 @@ import type { AuthenticateCommand, LoginCommand, StartTlsCommand } from '../pars
 import type { ImapSession, Done } from '../session.js';
 
 async function login(s: ImapSession, username: string, password: string): Promise<Done> {
-  if (!s.secure) throw new ImapNo('PRIVACYREQUIRED', 'Use STARTTLS first');
+  if (!s.authAllowed) throw new ImapNo('PRIVACYREQUIRED', 'Use STARTTLS first');
   const { directory, authLimiter, log } = s.deps;
   const account = await directory.authenticate(username, password);
   if (!account) {
@@ -39,7 +39,7 @@ export async function authenticateWith(s: ImapSession, mechanism: string, respon
 }
 
 export async function runAuthenticate(s: ImapSession, cmd: AuthenticateCommand): Promise<Done | 'none'> {
-  if (!s.secure) throw new ImapNo('PRIVACYREQUIRED', 'Use STARTTLS first');
+  if (!s.authAllowed) throw new ImapNo('PRIVACYREQUIRED', 'Use STARTTLS first');
   const mech = cmd.mechanism.toUpperCase();
   if (mech !== 'PLAIN') throw new ImapNo('CANNOT', 'Unsupported mechanism');
   if (cmd.initialResponse === null) {
