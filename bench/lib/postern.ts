@@ -76,6 +76,7 @@ enabled = false
 ${opts.bannerDelay !== undefined ? `banner_delay = "${opts.bannerDelay}"\n` : ''}[imap]
 max_connections_per_account = 5000
 max_commands_per_second = 0
+plaintext_auth_networks = ["127.0.0.0/8"]
 ${opts.extraToml ?? ''}
 `;
     const configFile = path.join(dir, 'postern.toml');
@@ -113,7 +114,7 @@ ${opts.extraToml ?? ''}
           resolve();
         }
       });
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); if (process.env.BENCH_STDERR) process.stderr.write(d); });
       child.once('exit', (code) => reject(new Error(`postern exited with ${code}: ${stderr}`)));
       setTimeout(() => reject(new Error(`postern did not start within 30 s: ${stderr}`)), 30_000).unref();
     });

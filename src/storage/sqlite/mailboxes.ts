@@ -88,11 +88,11 @@ export class SqliteMailboxes implements MailboxRepo {
     // No fsync on the event loop for this one (every SELECT): a claim lost to a power cut only shows a message
     // as \Recent once more (RFC 3501 2.3.2 allows that); the next durable commit's WAL sync covers it anyway.
     return this.gate.write(() => {
-      db.pragma('synchronous = NORMAL');
+      prep(db, 'PRAGMA synchronous = NORMAL').run();
       try {
         return this.claimRecentTx(mailboxId, uidNext);
       } finally {
-        db.pragma('synchronous = FULL');
+        prep(db, 'PRAGMA synchronous = FULL').run();
       }
     });
   }

@@ -84,13 +84,16 @@ export class SqliteStore implements Store {
       );
       return next;
     };
+    // Prepared once: db.pragma() prepares its statement on every call (about 1% of the event loop in the IMAP mix).
+    const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    const syncFull = db.prepare('PRAGMA synchronous = FULL');
     this.groupCommit = {
       deferSync<T>(fn: () => T): T {
-        db.pragma('synchronous = NORMAL');
+        syncNormal.run();
         try {
           return fn();
         } finally {
-          db.pragma('synchronous = FULL');
+          syncFull.run();
         }
       },
       syncCommitted,
