@@ -14,8 +14,9 @@
  * into the FTS index after the commit, in small batches: on the SQLite store by a worker thread with its own
  * connection (storage/sqlite/messages-text-worker.ts), else in short slices on the event loop. The trigram insert
  * of a 64 KB message costs 3-6 ms, which used to run inside every ingest transaction and block every session.
- * Both write the same database: an ingest commit waits (asynchronously) for the indexer's running batch and
- * holds the next one back, so SQLite's busy handler never sleeps on the event loop. A crash never loses the obligation: markers left by a previous process (or dropped from
+ * Both write the same database: an ingest commit takes its turn through GroupCommit.deferSyncInTurn (it waits,
+ * asynchronously, for the worker's running batch and holds the next one back), so SQLite's busy handler never
+ * sleeps on the event loop. A crash never loses the obligation: markers left by a previous process (or dropped from
  * the bounded memory backlog) are found in the database and their text is read back from the blob.
  * SEARCH of header or text keys calls textIndexed() first, which indexes whatever is still pending, so a search
  * always sees every committed message.
@@ -126,20 +127,15 @@ export class Ingest {
     const all = batch.flatMap((p) => p.items);
     const gc = this.deps.groupCommit;
     let outcomes: AppendOutcome[];
-    // The indexer's worker writes the same database: let its running chunk finish (an await, where SQLite's
-    // busy handler would sleep on the event loop) and start no new one until this commit is done.
-    const release = this.texts ? await this.texts.hold() : null;
     try {
       // appendMany runs its transaction synchronously inside the call (better-sqlite3), as deferSync requires.
-      outcomes = gc ? await gc.deferSync(() => this.deps.messages.appendMany(all)) : await this.deps.messages.appendMany(all);
-      release?.();
+      outcomes = gc ? await gc.deferSyncInTurn(() => this.deps.messages.appendMany(all)) : await this.deps.messages.appendMany(all);
       if (this.texts) {
         this.texts.noteCommit();
         for (const it of all) if (it.index && it.deferText) this.texts.add(it.blobId, it.index.headers, it.index.body);
       }
       if (gc) await gc.syncCommitted();
     } catch (err) {
-      release?.();
       for (const p of batch) p.reject(err);
       return;
     }
@@ -194,9 +190,6 @@ class TextIndexer {
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   /** The slice or catch-up that is running (one at a time: they share the backlog and the scan cursor). */
   private running: Promise<void> = Promise.resolve();
-  private inflight: Promise<void> | null = null;
-  private holds = 0;
-  private readonly resume: Array<() => void> = [];
 
   constructor(
     private readonly messages: MessageRepo,
@@ -295,30 +288,11 @@ class TextIndexer {
     await this.commit(chunk);
   }
 
-  /** Ingest commits first: no new chunk starts while one holds; resolves once the running chunk is done. */
-  async hold(): Promise<() => void> {
-    this.holds++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      if (--this.holds === 0) for (const r of this.resume.splice(0)) r();
-    };
-    if (this.inflight) await this.inflight.catch(() => undefined);
-    return release;
-  }
-
+  /** One FTS transaction (taking turns with the event loop's writers: the store's WriteGate). */
   private async commit(chunk: BlobText[]): Promise<void> {
     if (!chunk.length) return;
-    while (this.holds) await new Promise<void>((r) => this.resume.push(r));
     this.lastChunk = performance.now();
-    const p = this.messages.indexTexts!(chunk);
-    this.inflight = p;
-    try {
-      await p;
-    } finally {
-      this.inflight = null;
-    }
+    await this.messages.indexTexts!(chunk);
   }
 
   private async readText(blobId: string): Promise<{ headers: string; body: string }> {

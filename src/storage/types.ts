@@ -517,6 +517,11 @@ export interface Store {
 export interface GroupCommit {
   /** Runs fn, whose transactions must run synchronously inside the call, with the commit fsync deferred. */
   deferSync<T>(fn: () => T): T;
+  /**
+   * deferSync(fn) once no other connection of the store (the full-text index worker) holds or waits for the
+   * write lock, so that fn's transaction never sleeps in SQLite's busy handler on the event loop.
+   */
+  deferSyncInTurn<T>(fn: () => T): Promise<T>;
   /** Makes everything committed so far durable (one fsync, off the event loop). */
   syncCommitted(): Promise<void>;
 }

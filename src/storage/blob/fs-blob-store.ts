@@ -22,6 +22,11 @@ const rename = promisify(fs.rename);
 const open = promisify(fs.open);
 const fsync = promisify(fs.fsync);
 
+/** A blob's content address: the hex SHA-256 of its bytes (every blob store of the project uses it). */
+export function contentId(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
 /** One directory's fsync, shared by every put() that renamed into it before the sync started. */
 interface DirSync {
   fd: Promise<number>;
@@ -54,6 +59,11 @@ export class FsBlobStore implements BlobStore {
    */
   private readonly puts = new Map<string, number>();
 
+  /** Records a put of `id` now (also for blobs another store keeps, e.g. the database: SqliteBlobStore). */
+  notePut(id: string, now = Date.now()): void {
+    this.puts.set(id, now);
+  }
+
   /** True when `id` was put within the last `withinMs` milliseconds (see puts). */
   putRecently(id: string, withinMs: number, now = Date.now()): boolean {
     const t = this.puts.get(id);
@@ -71,8 +81,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(data: Buffer): Promise<{ id: string; size: number }> {
-    const id = createHash('sha256').update(data).digest('hex');
-    this.puts.set(id, Date.now()); // before any I/O: see putRecently
+    const id = contentId(data);
+    this.notePut(id); // before any I/O: see putRecently
     const final = this.path(id);
     const dir = path.dirname(final);
     if (!this.dirs.has(dir)) {

@@ -16,15 +16,12 @@
  * Garbage collection (core/blob-gc.ts) is unchanged: a blob whose `blobs.refs` fell to 0 is deleted after the
  * grace period, here from the table and the file system both (deleteSync), synchronously in one turn.
  */
-import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { BlobStore, GroupCommit } from '../types.js';
-import type { FsBlobStore } from '../blob/fs-blob-store.js';
+import { contentId, type FsBlobStore } from '../blob/fs-blob-store.js';
 
 export class SqliteBlobStore implements BlobStore {
   private readonly stmts;
-  /** When each blob was last put by put() (see FsBlobStore.putRecently). */
-  private readonly puts = new Map<string, number>();
 
   constructor(
     private readonly db: Database.Database,
@@ -44,7 +41,7 @@ export class SqliteBlobStore implements BlobStore {
   }
 
   idOf(data: Buffer): string {
-    return createHash('sha256').update(data).digest('hex');
+    return contentId(data);
   }
 
   /**
@@ -55,9 +52,9 @@ export class SqliteBlobStore implements BlobStore {
   async put(data: Buffer): Promise<{ id: string; size: number }> {
     if (data.length > this.inlineLimit) return this.files.put(data);
     const id = this.idOf(data);
-    this.puts.set(id, Date.now());
+    this.files.notePut(id); // one record of recent puts for both places (see FsBlobStore.putRecently)
     const s = this.stmts;
-    this.gc.deferSync(() =>
+    await this.gc.deferSyncInTurn(() =>
       this.db
         .transaction(() => {
           s.put.run(id, data);
@@ -94,12 +91,10 @@ export class SqliteBlobStore implements BlobStore {
   }
 
   putRecently(id: string, withinMs: number, now = Date.now()): boolean {
-    const t = this.puts.get(id);
-    return (t !== undefined && now - t < withinMs) || this.files.putRecently(id, withinMs, now);
+    return this.files.putRecently(id, withinMs, now);
   }
 
   prunePuts(olderThanMs: number, now = Date.now()): void {
-    for (const [id, t] of this.puts) if (now - t >= olderThanMs) this.puts.delete(id);
     this.files.prunePuts(olderThanMs, now);
   }
 

@@ -1,12 +1,12 @@
 import type Database from 'better-sqlite3';
-import type { Mailbox, MailboxRepo, SpecialUse } from '../types.js';
+import type { GroupCommit, Mailbox, MailboxRepo, SpecialUse } from '../types.js';
 import { mailboxFrom, newUidValidity, prep, type Row } from './rows.js';
-import { WriteGate } from './write-gate.js';
 
 export class SqliteMailboxes implements MailboxRepo {
   constructor(
     private readonly db: Database.Database,
-    private readonly gate: WriteGate = new WriteGate(),
+    /** Writes that need no fsync before their answer (the \Recent claim) take their turn through it. */
+    private readonly gc?: GroupCommit,
   ) {}
   async list(accountId: number): Promise<Mailbox[]> {
     return (prep(this.db, 'SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name').all(accountId) as Row[]).map(mailboxFrom);
@@ -84,17 +84,9 @@ export class SqliteMailboxes implements MailboxRepo {
   }
 
   async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
-    const db = this.db;
     // No fsync on the event loop for this one (every SELECT): a claim lost to a power cut only shows a message
     // as \Recent once more (RFC 3501 2.3.2 allows that); the next durable commit's WAL sync covers it anyway.
-    return this.gate.write(() => {
-      prep(db, 'PRAGMA synchronous = NORMAL').run();
-      try {
-        return this.claimRecentTx(mailboxId, uidNext);
-      } finally {
-        prep(db, 'PRAGMA synchronous = FULL').run();
-      }
-    });
+    return this.gc ? this.gc.deferSyncInTurn(() => this.claimRecentTx(mailboxId, uidNext)) : this.claimRecentTx(mailboxId, uidNext);
   }
 
   private claimRecentTx(mailboxId: number, uidNext: number): number {

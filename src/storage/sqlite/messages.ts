@@ -17,7 +17,7 @@ export class SqliteMessages implements MessageRepo {
     private readonly db: Database.Database,
     /** When given, IMAP writes (flags, expunge, copy/move) commit without an fsync on the event loop and are answered after a shared WAL sync in the thread pool. */
     private readonly gc?: GroupCommit,
-    /** Shared with the other repositories of the store: event-loop writes and the index worker take turns. */
+    /** The store's turn-taking between event-loop writers and the index worker (the worker's side is here). */
     private readonly gate: WriteGate = new WriteGate(),
   ) {
     this.imap = new ImapMessageStore(db);
@@ -119,7 +119,7 @@ export class SqliteMessages implements MessageRepo {
   private async durably<T>(fn: () => T, lazy = false): Promise<T> {
     const gc = this.gc;
     if (!gc) return this.gate.write(fn);
-    const r = await this.gate.write(() => gc.deferSync(fn));
+    const r = await gc.deferSyncInTurn(fn);
     if (lazy) this.syncSoon(gc);
     else await gc.syncCommitted();
     return r;

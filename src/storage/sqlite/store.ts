@@ -87,20 +87,23 @@ export class SqliteStore implements Store {
     // Prepared once: db.pragma() prepares its statement on every call (about 1% of the event loop in the IMAP mix).
     const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
     const syncFull = db.prepare('PRAGMA synchronous = FULL');
+    const deferSync = <T>(fn: () => T): T => {
+      syncNormal.run();
+      try {
+        return fn();
+      } finally {
+        syncFull.run();
+      }
+    };
+    // Event-loop writers and the text index worker take turns (write-gate.ts).
+    const gate = new WriteGate();
     this.groupCommit = {
-      deferSync<T>(fn: () => T): T {
-        syncNormal.run();
-        try {
-          return fn();
-        } finally {
-          syncFull.run();
-        }
-      },
+      deferSync,
+      deferSyncInTurn: (fn) => gate.write(() => deferSync(fn)),
       syncCommitted,
     };
     this.blobs = new SqliteBlobStore(this.db, new FsBlobStore(path.join(opts.dataDir, 'blobs')), this.groupCommit, opts.inlineBlobMax ?? SqliteStore.DEFAULT_INLINE_BLOB_MAX);
-    const gate = new WriteGate();
-    this.mailboxes = new SqliteMailboxes(this.db, gate);
+    this.mailboxes = new SqliteMailboxes(this.db, this.groupCommit);
     this.messages = new SqliteMessages(this.db, this.groupCommit, gate);
     this.messages.lazyFlagSync = (opts.fsync ?? 'optimized') === 'optimized';
     this.queue = new SqliteQueue(this.db, now);
