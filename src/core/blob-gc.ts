@@ -16,6 +16,11 @@ import type { Logger } from '../log.js';
 export interface BlobGcStore {
   orphanBlobs(limit: number): Promise<string[]>;
   dropOrphanBlob(id: string): boolean;
+  /**
+   * Runs fn (synchronous) once no other connection of the store writes (SqliteStore: the writer thread's batch in
+   * flight), so the deletions never sleep in SQLite's busy handler on the event loop.
+   */
+  writeTurn?<T>(fn: () => T): Promise<T>;
 }
 
 export interface BlobGcFiles {
@@ -65,21 +70,26 @@ export class BlobGc {
     const orphans = await this.deps.store.orphanBlobs(this.opts.batch ?? 1000);
     const current = new Set(orphans);
     for (const id of this.seen.keys()) if (!current.has(id)) this.seen.delete(id); // referenced again
-    let deleted = 0;
+    const ripe: string[] = [];
     for (const id of orphans) {
       const first = this.seen.get(id);
-      if (first === undefined) {
-        this.seen.set(id, now);
-        continue;
-      }
-      if (now - first < this.opts.graceMs || this.deps.files.putRecently(id, this.opts.graceMs, now)) continue;
-      // Synchronous from here: no put can run between the check and the deletion.
-      if (this.deps.store.dropOrphanBlob(id)) {
-        this.deps.files.deleteSync(id);
-        deleted++;
-      }
-      this.seen.delete(id);
+      if (first === undefined) this.seen.set(id, now);
+      else if (now - first >= this.opts.graceMs) ripe.push(id);
     }
+    // Synchronous from here (one turn of the event loop): no put can run between the checks and the deletions.
+    const drop = (): number => {
+      let deleted = 0;
+      for (const id of ripe) {
+        if (this.deps.files.putRecently(id, this.opts.graceMs, now)) continue;
+        if (this.deps.store.dropOrphanBlob(id)) {
+          this.deps.files.deleteSync(id);
+          deleted++;
+        }
+        this.seen.delete(id);
+      }
+      return deleted;
+    };
+    const deleted = !ripe.length ? 0 : this.deps.store.writeTurn ? await this.deps.store.writeTurn(drop) : drop();
     this.deps.files.prunePuts(this.opts.graceMs, now);
     if (deleted) this.deps.log.info({ deleted }, 'unreferenced message blobs deleted');
     return deleted;

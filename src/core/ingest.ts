@@ -11,13 +11,11 @@
  *
  * Full-text indexing is off this path (TextIndexer below): the message's transaction commits only a durable
  * "text owed" marker for its blob (blob_text.pending); the text (kept in memory since the parse) is inserted
- * into the FTS index after the commit, in small batches: on the SQLite store by a worker thread with its own
- * connection (storage/sqlite/messages-text-worker.ts), else in short slices on the event loop. The trigram insert
- * of a 64 KB message costs 3-6 ms, which used to run inside every ingest transaction and block every session.
- * Both write the same database: an ingest commit takes its turn through GroupCommit.deferSyncInTurn (it waits,
- * asynchronously, for the worker's running batch and holds the next one back), so SQLite's busy handler never
- * sleeps on the event loop. A crash never loses the obligation: markers left by a previous process (or dropped from
- * the bounded memory backlog) are found in the database and their text is read back from the blob.
+ * into the FTS index after the commit, in chunks: on the SQLite store by a thread of its own, into a database of
+ * its own (storage/sqlite/text-index-thread.ts), so the trigram insert (3 KB: ~0.3 ms; 64 KB: 3-6 ms) runs beside
+ * the message writes instead of holding their lock; without that thread, in short slices on the event loop.
+ * A crash never loses the obligation: markers left by a previous process (or dropped from the bounded memory
+ * backlog) are found in the database and their text is read back from the blob.
  * SEARCH of header or text keys calls textIndexed() first, which indexes whatever is still pending, so a search
  * always sees every committed message.
  */
@@ -97,7 +95,7 @@ export class Ingest {
       mime,
       ignoreQuota: t.ignoreQuota,
       index,
-      deferText: this.texts !== null && index.headers.length + index.body.length > INLINE_TEXT_MAX,
+      deferText: this.texts !== null,
       blobData: inline ? msg.raw : undefined,
     }));
     return new Promise<AppendOutcome[]>((resolve, reject) => {
@@ -128,8 +126,9 @@ export class Ingest {
     const gc = this.deps.groupCommit;
     let outcomes: AppendOutcome[];
     try {
-      // appendMany runs its transaction synchronously inside the call (better-sqlite3), as deferSync requires.
-      outcomes = gc ? await gc.deferSyncInTurn(() => this.deps.messages.appendMany(all)) : await this.deps.messages.appendMany(all);
+      // The repository commits without waiting for the disk when it has a group commit (SqliteMessages: on its
+      // writer thread, batched with other writes); the one sync below makes the whole round durable.
+      outcomes = await this.deps.messages.appendMany(all);
       if (this.texts) {
         this.texts.noteCommit();
         for (const it of all) if (it.index && it.deferText) this.texts.add(it.blobId, it.index.headers, it.index.body);
@@ -153,28 +152,26 @@ export class Ingest {
 
 /** In-memory backlog bounds: beyond them a text is dropped and read back from its blob later (the marker stays). */
 const BACKLOG_MAX_ENTRIES = 5000;
-/**
- * A message whose text (headers + body) is at most this many characters is indexed in its own ingest
- * transaction, on the event loop: for such a text the trigram insert costs less than handing it to the worker
- * (a message post, the worker's own transaction, and every event-loop writer waiting for that transaction's
- * lock). In the IMAP mix (3 KB APPENDs) this raised the operations per second by about 15%.
- */
-const INLINE_TEXT_MAX = 4096;
 const BACKLOG_MAX_CHARS = 64 * 1024 * 1024;
 /** One slice of background indexing holds the event loop about this long, then yields for SLICE_GAP_MS. */
 const SLICE_MS = 8;
 const SLICE_GAP_MS = 4;
-/** One FTS transaction: at most this many texts / characters (a 64 KB text costs 3-6 ms to index). */
-const CHUNK_ENTRIES = 32;
 /**
- * While messages are being committed (one committed within BUSY_MS), background indexing waits BUSY_MS between
- * chunks, but runs at least one chunk every STARVE_MS: a chunk holds SQLite's write lock for up to a few
- * milliseconds (64 KB of text: 3-6 ms), and every ingest commit waits for it. Under a burst the backlog grows and
- * is indexed when the burst is over; SEARCH's catch-up indexes everything pending at once whatever the load.
+ * One FTS transaction: at most this many texts / characters (a 64 KB text costs 3-6 ms to index). The trigram
+ * index's cost is mostly per transaction (a new segment, merges): 3 KB texts cost ~0.85 ms each one at a time and
+ * ~0.3 ms each 32 at a time (measured here), hence chunks, and holding back partial ones under load (BUSY_MS).
+ */
+const CHUNK_ENTRIES = 32;
+const CHUNK_CHARS = 128 * 1024;
+/**
+ * While messages are being committed (one committed within BUSY_MS), background indexing runs only full chunks
+ * (CHUNK_ENTRIES or CHUNK_CHARS: the per-transaction cost shared by many texts), waits BUSY_MS between chunks, and
+ * runs a partial chunk once its oldest text has waited STARVE_MS: a chunk holds SQLite's write lock for a few
+ * milliseconds, and every ingest commit waits for it. When commits stop, what is left is indexed at once.
+ * SEARCH's catch-up indexes everything pending at once whatever the load.
  */
 const BUSY_MS = 25;
 const STARVE_MS = 250;
-const CHUNK_CHARS = 64 * 1024;
 
 /**
  * Deferred full-text indexing (see the header). Invariant: every blob_text row with pending = 1 is either in
@@ -188,6 +185,7 @@ class TextIndexer {
   private scanDb = true;
   private scanAfter = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private immediate = false;
   /** The slice or catch-up that is running (one at a time: they share the backlog and the scan cursor). */
   private running: Promise<void> = Promise.resolve();
 
@@ -199,17 +197,26 @@ class TextIndexer {
   }
 
   private lastCommit = -Infinity;
-  private lastChunk = -Infinity;
+  /** When the oldest text of the backlog arrived (the backlog is a Map: insertion order). */
+  private oldest = new Map<string, number>();
+
+  /** Texts go to a thread of the store (no time slicing on the event loop, and all of them are deferred). */
+  get offThread(): boolean {
+    return !!this.messages.textIndexOffThread?.();
+  }
 
   /** An ingest transaction just committed (see BUSY_MS). */
   noteCommit(): void {
     this.lastCommit = performance.now();
   }
 
-  /** The delay before the next background slice. */
-  private nextDelay(): number {
+  /** Whether background indexing should wait: messages are arriving and no full chunk (nor a starving text) waits. */
+  private holdBack(): boolean {
     const now = performance.now();
-    return now - this.lastCommit < BUSY_MS && now - this.lastChunk < STARVE_MS ? BUSY_MS : 0;
+    if (now - this.lastCommit >= BUSY_MS) return false;
+    if (this.backlog.size >= CHUNK_ENTRIES || this.chars >= CHUNK_CHARS) return false;
+    const first = this.oldest.values().next();
+    return first.done || now - first.value < STARVE_MS;
   }
 
   add(blobId: string, headers: string, body: string): void {
@@ -217,9 +224,10 @@ class TextIndexer {
     if (this.backlog.size >= BACKLOG_MAX_ENTRIES || this.chars + body.length > BACKLOG_MAX_CHARS) this.scanDb = true;
     else {
       this.backlog.set(blobId, { headers, body });
+      this.oldest.set(blobId, performance.now());
       this.chars += headers.length + body.length;
     }
-    this.schedule(this.nextDelay());
+    this.schedule(this.holdBack() ? BUSY_MS : 0);
   }
 
   /** Indexes everything pending (memory and database), then resolves. */
@@ -232,7 +240,11 @@ class TextIndexer {
   }
 
   private schedule(delayMs: number): void {
-    if (this.timer) return;
+    if (this.timer) {
+      if (delayMs > 0 || this.immediate) return;
+      clearTimeout(this.timer as NodeJS.Timeout); // a full chunk is waiting: now rather than at the timer
+    }
+    this.immediate = delayMs <= 0;
     const go = () => {
       this.timer = null;
       const run = this.running.then(() => this.step(SLICE_MS, true));
@@ -240,7 +252,7 @@ class TextIndexer {
       // A failure (e.g. the store closed under us) stops the loop; the markers stay for the next add/catch-up/start.
       void run.then(
         () => {
-          if (this.backlog.size || this.scanDb) this.schedule(Math.max(SLICE_GAP_MS, this.nextDelay()));
+          if (this.backlog.size || this.scanDb) this.schedule(this.holdBack() ? BUSY_MS : SLICE_GAP_MS);
         },
         () => undefined,
       );
@@ -253,7 +265,8 @@ class TextIndexer {
   private async step(budgetMs: number, background = false): Promise<void> {
     const t0 = performance.now();
     // Off-thread indexing costs the event loop only a message post per chunk: no time slicing needed.
-    if (this.messages.textIndexOffThread?.()) budgetMs = Infinity;
+    if (this.offThread) budgetMs = Infinity;
+    if (background && this.holdBack()) return;
     while (this.backlog.size && performance.now() - t0 < budgetMs) {
       const chunk: BlobText[] = [];
       let chars = 0;
@@ -262,7 +275,10 @@ class TextIndexer {
         chunk.push({ blobId, headers: t.headers, body: t.body });
         chars += t.headers.length + t.body.length;
       }
-      for (const c of chunk) this.backlog.delete(c.blobId);
+      for (const c of chunk) {
+        this.backlog.delete(c.blobId);
+        this.oldest.delete(c.blobId);
+      }
       this.chars -= chars;
       try {
         await this.commit(chunk);
@@ -270,7 +286,7 @@ class TextIndexer {
         this.scanDb = true; // their markers are still set: the database scan finds them again
         throw err;
       }
-      if (background && this.nextDelay() > 0) return; // messages are arriving: let their commits go first
+      if (background && this.holdBack()) return; // messages are arriving: let their commits go first
     }
     if (this.backlog.size || !this.scanDb || performance.now() - t0 >= budgetMs) return;
     const rows = this.messages.pendingTexts!(CHUNK_ENTRIES, this.scanAfter);
@@ -291,7 +307,6 @@ class TextIndexer {
   /** One FTS transaction (taking turns with the event loop's writers: the store's WriteGate). */
   private async commit(chunk: BlobText[]): Promise<void> {
     if (!chunk.length) return;
-    this.lastChunk = performance.now();
     await this.messages.indexTexts!(chunk);
   }
 

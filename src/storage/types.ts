@@ -241,8 +241,9 @@ export interface MailboxRepo {
 
 export interface MessageRepo {
   /**
-   * Appends messages (possibly to many mailboxes of many accounts) in ONE transaction: one commit, one fsync
-   * for the whole batch (group commit). Each item gets its own outcome; a quota failure affects only that item.
+   * Appends messages (possibly to many mailboxes of many accounts) in ONE transaction. Each item gets its own
+   * outcome; a quota failure affects only that item. With a GroupCommit the store commits without waiting for
+   * the disk and the caller (core/ingest.ts) calls syncCommitted() once for its whole round before answering.
    */
   appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
   /** Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction). */
@@ -518,8 +519,8 @@ export interface GroupCommit {
   /** Runs fn, whose transactions must run synchronously inside the call, with the commit fsync deferred. */
   deferSync<T>(fn: () => T): T;
   /**
-   * deferSync(fn) once no other connection of the store (the full-text index worker) holds or waits for the
-   * write lock, so that fn's transaction never sleeps in SQLite's busy handler on the event loop.
+   * deferSync(fn) once no other connection of the store (the writer thread) holds or waits for the write lock,
+   * so that fn's transaction never sleeps in SQLite's busy handler on the event loop.
    */
   deferSyncInTurn<T>(fn: () => T): Promise<T>;
   /** Makes everything committed so far durable (one fsync, off the event loop). */

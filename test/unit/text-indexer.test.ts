@@ -5,14 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import { Ingest } from '../../src/core/ingest.js';
 import { ChangeBus } from '../../src/core/changes.js';
+import { parseMessage } from '../../src/lib/mime/parse.js';
+import { messageIndexData } from '../../src/core/message-index.js';
 
-// Bodies above the inline-indexing limit (core/ingest.ts INLINE_TEXT_MAX), so that the text is deferred.
+// Bodies of a few KB, as most mail.
 const filler = 'Nothing much to report in this paragraph, just words to fill a longer message.\r\n'.repeat(70);
 const msg = (i: number, word: string) =>
   Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i} ${word}\r\nMessage-ID: <m${i}@x.test>\r\n\r\nBody of message ${i} mentions ${word}.\r\n${filler}`);
@@ -51,7 +54,7 @@ test('markers left by a crash (committed, never indexed) are completed from the 
     await Promise.all(Array.from({ length: 12 }, (_, i) => ingest.ingest({ raw: msg(i, 'hazelnut'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     // What a kill -9 between the commit and the indexing leaves: markers set, no text rows.
-    store.db.exec('DELETE FROM text_index; UPDATE blob_text SET pending = 1');
+    store.searchDb.exec('DELETE FROM fts.text_index; UPDATE blob_text SET pending = 1');
     assert.equal(store.messages.pendingTexts(100).length, 12);
     await store.close();
     store = new SqliteStore({ dataDir: dir });
@@ -65,15 +68,50 @@ test('markers left by a crash (committed, never indexed) are completed from the 
   }
 });
 
-test('a short message is indexed in its own transaction: searchable as soon as it is committed, no marker left', async () => {
+test('a message appended through the repository with its index data is searchable when appendMany resolves', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
   try {
     const { store, inbox } = await setup(dir);
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
-    const short = Buffer.from('From: a@x.test\r\nTo: b@x.test\r\nSubject: short one\r\n\r\nThe pistachio harvest.\r\n');
-    await ingest.ingest({ raw: short, targets: [{ mailboxId: inbox.id }] });
+    const raw = Buffer.from('From: a@x.test\r\nTo: b@x.test\r\nSubject: short one\r\n\r\nThe pistachio harvest.\r\n');
+    const blob = await store.blobs.put(raw);
+    const mime = parseMessage(raw);
+    const [o] = await store.messages.appendMany([
+      { mailboxId: inbox.id, blobId: blob.id, blobSize: blob.size, prefix: Buffer.alloc(0), flags: 0, keywords: [], internalDate: Date.now(), mime, index: messageIndexData(raw, mime) },
+    ]);
+    assert.ok(o?.ok);
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'body', value: 'pistachio' })).length, 1);
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the full-text index is a database of its own: deleted (or migrated from inside postern.db), it is rebuilt from the messages', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
+  try {
+    const first = await setup(dir);
+    const inbox = first.inbox;
+    let store = first.store;
+    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    await Promise.all(Array.from({ length: 9 }, (_, i) => ingest.ingest({ raw: msg(i, i < 4 ? 'macadamia' : 'cashew'), targets: [{ mailboxId: inbox.id }] })));
+    await ingest.textIndexed();
+    assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'macadamia' })).length, 4);
+    await store.close();
+    assert.ok(existsSync(path.join(dir, 'postern-text.db')));
+    // A database of schema version 10 kept its index inside postern.db; the migration drops it.
+    const old = new Database(path.join(dir, 'postern.db'));
+    old.exec("CREATE VIRTUAL TABLE main.text_index USING fts5(headers, body, tokenize = 'trigram case_sensitive 0'); PRAGMA user_version = 10");
+    old.close();
+    for (const f of ['postern-text.db', 'postern-text.db-wal', 'postern-text.db-shm']) rmSync(path.join(dir, f), { force: true });
+    store = new SqliteStore({ dataDir: dir });
+    assert.equal(store.db.prepare("SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'text_index'").pluck().get(), 0);
+    assert.equal(store.messages.pendingTexts(100).length, 9);
+    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    await again.textIndexed();
+    assert.equal(store.messages.pendingTexts(100).length, 0);
+    assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'macadamia' })).length, 4);
+    assert.equal((await store.messages.search(inbox.id, { type: 'header', field: 'subject', value: 'cashew' })).length, 5);
     await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

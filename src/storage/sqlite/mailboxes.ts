@@ -7,6 +7,8 @@ export class SqliteMailboxes implements MailboxRepo {
     private readonly db: Database.Database,
     /** Writes that need no fsync before their answer (the \Recent claim) take their turn through it. */
     private readonly gc?: GroupCommit,
+    /** Runs the \Recent claim's write elsewhere (SqliteMessages: on the writer thread); else here. */
+    private readonly claimWriter?: (mailboxId: number, uidNext: number) => Promise<number>,
   ) {}
   async list(accountId: number): Promise<Mailbox[]> {
     return (prep(this.db, 'SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name').all(accountId) as Row[]).map(mailboxFrom);
@@ -84,22 +86,28 @@ export class SqliteMailboxes implements MailboxRepo {
   }
 
   async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
+    // Nothing to claim (every UID below uidNext already claimed): no write at all. first_recent_uid only grows,
+    // so a claim racing with this read changes nothing for this caller.
+    const r = prep(this.db, 'SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+    if (!r) return uidNext;
+    if (uidNext <= (r.first_recent_uid as number)) return r.first_recent_uid as number;
+    if (this.claimWriter) return this.claimWriter(mailboxId, uidNext);
     // No fsync on the event loop for this one (every SELECT): a claim lost to a power cut only shows a message
     // as \Recent once more (RFC 3501 2.3.2 allows that); the next durable commit's WAL sync covers it anyway.
-    return this.gc ? this.gc.deferSyncInTurn(() => this.claimRecentTx(mailboxId, uidNext)) : this.claimRecentTx(mailboxId, uidNext);
+    return this.gc ? this.gc.deferSyncInTurn(() => claimRecentTx(this.db, mailboxId, uidNext)) : claimRecentTx(this.db, mailboxId, uidNext);
   }
+}
 
-  private claimRecentTx(mailboxId: number, uidNext: number): number {
-    const db = this.db;
-    return db
-      .transaction(() => {
-        const r = prep(db, 'SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
-        if (!r) return uidNext;
-        const first = r.first_recent_uid as number;
-        if (uidNext > first) prep(db, 'UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?').run(uidNext, mailboxId);
-        return first;
-      })
-      .immediate();
-  }
+/** The \Recent claim (SqliteMailboxes.claimRecent): one IMMEDIATE transaction, on whichever connection runs it. */
+export function claimRecentTx(db: Database.Database, mailboxId: number, uidNext: number): number {
+  return db
+    .transaction(() => {
+      const r = prep(db, 'SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+      if (!r) return uidNext;
+      const first = r.first_recent_uid as number;
+      if (uidNext > first) prep(db, 'UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?').run(uidNext, mailboxId);
+      return first;
+    })
+    .immediate();
 }
 

@@ -33,6 +33,7 @@ export class ImapMessageStore {
   private readonly rangeSets = new Map<number, Array<[number, number]>>();
   private rangeSeq = 0;
   private readonly searchStmts = new Map<string, Database.Statement>();
+  private textInsert: Database.Statement | undefined;
 
   constructor(private readonly db: Database.Database) {
     db.function('imap_header', { deterministic: true }, headerMatch);
@@ -51,12 +52,10 @@ export class ImapMessageStore {
       blobRef: db.prepare('UPDATE blobs SET refs = refs + 1 WHERE id = ?'),
       mbAdd: db.prepare('UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + ?, unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?'),
       accAdd: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + ? WHERE id = ?'),
-      textFor: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id) VALUES (?)'),
       textId: db.prepare('SELECT id FROM blob_text WHERE blob_id = ?').pluck(),
       textPending: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id, pending) VALUES (?, 1)'),
       textDone: db.prepare('UPDATE blob_text SET pending = 0 WHERE blob_id = ? AND pending = 1 RETURNING id').pluck(),
       pendingList: db.prepare('SELECT id AS row, blob_id AS blobId FROM blob_text WHERE pending = 1 AND id > ? ORDER BY id LIMIT ?'),
-      textInsert: db.prepare('INSERT INTO text_index(rowid, headers, body) VALUES (?, ?, ?)'),
       sortRow: db.prepare('SELECT uid, internal_date, size, sent_date, subject, sort_from, sort_to, sort_cc, message_id, refs FROM messages WHERE mailbox_id = ? AND uid = ?'),
     };
   }
@@ -67,12 +66,6 @@ export class ImapMessageStore {
     return [ix.sentDate, ix.sentDay, ix.subject, ix.sortFrom, ix.sortTo, ix.sortCc, ix.messageId, ix.references.length ? ix.references.join(' ') : null];
   }
 
-  /** Adds a blob's text to the full-text index once (blobs are shared by copies and recipients). */
-  indexText(blobId: string, ix: MessageIndexData | undefined): void {
-    if (!ix) return;
-    const r = this.stmts.textFor.run(blobId);
-    if (r.changes > 0) this.stmts.textInsert.run(r.lastInsertRowid, ix.headers, ix.body);
-  }
 
   /** The blob's full-text row id (messages.text_id), or null when it has none. */
   textIdOf(blobId: string): number | null {
@@ -90,6 +83,8 @@ export class ImapMessageStore {
    */
   indexTexts(texts: Array<{ blobId: string; headers: string; body: string }>): void {
     const s = this.stmts;
+    // Only on a connection with the text database attached (SqliteMessages' search connection).
+    const insert = (this.textInsert ??= this.db.prepare('INSERT OR REPLACE INTO text_index(rowid, headers, body) VALUES (?, ?, ?)'));
     const sync = this.db.pragma('synchronous', { simple: true }) as number;
     this.db.pragma('synchronous = NORMAL');
     try {
@@ -97,7 +92,7 @@ export class ImapMessageStore {
         .transaction(() => {
           for (const t of texts) {
             const id = s.textDone.get(t.blobId) as number | undefined;
-            if (id !== undefined) s.textInsert.run(id, t.headers, t.body);
+            if (id !== undefined) insert.run(id, t.headers, t.body);
           }
         })
         .immediate();

@@ -2,7 +2,10 @@ import type Database from 'better-sqlite3';
 import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type GroupCommit, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
-import { TextIndexWorker } from './messages-text-worker.js';
+import { MessageWrites, type WriteOp, type WriteResult } from './message-writes.js';
+import { SqliteWriter, WriterUnavailable } from './sqlite-writer.js';
+import { DbThread, ThreadUnavailable } from './db-thread.js';
+import { textDbFile } from './schema.js';
 import { WriteGate } from './write-gate.js';
 
 const SYNC_SOON_MS = 1000;
@@ -12,27 +15,34 @@ const CHECKPOINT_DELAY_MS = 250;
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
   private readonly imap: ImapMessageStore;
-  private readonly textWorker: TextIndexWorker;
+  /** The write transactions, on this connection: used when the writer thread is not available. */
+  private readonly writes: MessageWrites;
+  private readonly writer: SqliteWriter;
+  private readonly searchImap: ImapMessageStore;
+  private readonly textThread: DbThread<{ texts: Array<{ row: number; headers: string; body: string }> }>;
   constructor(
     private readonly db: Database.Database,
-    /** When given, IMAP writes (flags, expunge, copy/move) commit without an fsync on the event loop and are answered after a shared WAL sync in the thread pool. */
+    /**
+     * When given, writes commit without an fsync (on the writer thread, or on the event loop with synchronous =
+     * NORMAL) and are answered after a shared WAL sync in the thread pool. Without it, writes stay on this
+     * connection and commit with its own synchronous setting.
+     */
     private readonly gc?: GroupCommit,
-    /** The store's turn-taking between event-loop writers and the index worker (the worker's side is here). */
+    /** The store's turn-taking between event-loop writers and the writer thread (the thread's side is here). */
     private readonly gate: WriteGate = new WriteGate(),
+    /**
+     * A second connection to the database with the full-text index's database attached (schema.ts attachTextDb):
+     * SEARCH runs there, and full-text inserts when the text index thread is not available. Default: `db` itself
+     * (which must then have it attached).
+     */
+    searchDb: Database.Database = db,
   ) {
     this.imap = new ImapMessageStore(db);
-    this.textWorker = new TextIndexWorker(db.name);
+    this.searchImap = searchDb === db ? this.imap : new ImapMessageStore(searchDb);
+    this.writes = new MessageWrites(db, this.imap);
+    this.writer = new SqliteWriter(db.name, gate);
+    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name) });
     this.stmts = {
-      mailbox: db.prepare('SELECT b.*, a.quota_bytes, a.used_bytes FROM mailboxes b JOIN accounts a ON a.id = b.account_id WHERE b.id = ?'),
-      bumpMailbox: db.prepare(
-        'UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, message_count = message_count + 1, unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?',
-      ),
-      bumpAccount: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1 WHERE id = ?'),
-      blobRef: db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1'),
-      blobData: db.prepare('INSERT OR IGNORE INTO blob_data(id, data) VALUES (?, ?)'),
-      insert: db.prepare(
-        'INSERT INTO messages(mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, mime, sent_date, sent_day, subject, sort_from, sort_to, sort_cc, message_id, refs, text_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
       fetchMeta: db.prepare('SELECT id, uid, modseq, flags, keywords, internal_date, size FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid').raw(),
@@ -41,60 +51,29 @@ export class SqliteMessages implements MessageRepo {
       get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
       mime: db.prepare('SELECT b.mime FROM messages m JOIN blob_mime b ON b.blob_id = m.blob_id WHERE m.id = ?').pluck(),
       mimeOfBlob: db.prepare('SELECT mime FROM blob_mime WHERE blob_id = ?').pluck(),
-      putMime: db.prepare('INSERT OR IGNORE INTO blob_mime(blob_id, mime) VALUES (?, ?)'),
       prefix: db.prepare('SELECT prefix FROM messages WHERE id = ?'),
-      one: db.prepare('SELECT id, size, flags, blob_id FROM messages WHERE mailbox_id = ? AND uid = ?'),
-      del: db.prepare('DELETE FROM messages WHERE id = ?'),
-      unref: db.prepare('UPDATE blobs SET refs = refs - 1 WHERE id = ?'),
-      tomb: db.prepare('INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES (?, ?, ?)'),
-      mbAfterExpunge: db.prepare(
-        'UPDATE mailboxes SET highestmodseq = ?, message_count = message_count - ?, unseen_count = unseen_count - ?, total_size = total_size - ? WHERE id = ?',
-      ),
-      accAfterExpunge: db.prepare('UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)'),
-      modseqOf: db.prepare('SELECT highestmodseq FROM mailboxes WHERE id = ?'),
+      pendingTextId: db.prepare('SELECT id FROM blob_text WHERE blob_id = ? AND pending = 1').pluck(),
     };
   }
 
+  /**
+   * Commits the items in one transaction (a savepoint of the writer thread's batch) without waiting for the disk:
+   * the caller (core/ingest.ts) syncs the WAL once for its whole group before it answers anyone.
+   */
   async appendMany(items: NewMessage[]): Promise<AppendOutcome[]> {
-    const s = this.stmts;
-    let lastMimeBlob = '';
-    return this.db
-      .transaction(() =>
-        items.map((item): AppendOutcome => {
-          const mb = s.mailbox.get(item.mailboxId) as Row | undefined;
-          if (!mb) return { ok: false, reason: 'no-mailbox' };
-          const size = item.prefix.length + item.blobSize;
-          const quota = mb.quota_bytes as number;
-          if (!item.ignoreQuota && quota > 0 && (mb.used_bytes as number) + size > quota) return { ok: false, reason: 'over-quota' };
-          const uid = mb.uidnext as number;
-          const modseq = (mb.highestmodseq as number) + 1;
-          s.bumpMailbox.run(item.flags & Flag.Seen ? 0 : 1, size, item.mailboxId);
-          s.bumpAccount.run(size, mb.account_id);
-          s.blobRef.run(item.blobId, item.blobSize);
-          if (item.blobData) s.blobData.run(item.blobId, item.blobData);
-          // One structure per blob (several recipients share it); the first message of a blob writes it.
-          if (item.mime !== undefined && item.mime !== null && item.blobId !== lastMimeBlob) {
-            s.putMime.run(item.blobId, JSON.stringify(item.mime));
-            lastMimeBlob = item.blobId;
-          }
-          const kw = item.keywords.length ? JSON.stringify(item.keywords) : null;
-          if (item.deferText) this.imap.markTextPending(item.blobId);
-          else this.imap.indexText(item.blobId, item.index);
-          const id = Number(
-            s.insert.run(item.mailboxId, uid, modseq, item.flags, kw, item.internalDate, size, item.blobId, item.prefix, null, ...ImapMessageStore.indexColumns(item.index), this.imap.textIdOf(item.blobId)).lastInsertRowid,
-          );
-          return {
-            ok: true,
-            accountId: mb.account_id as number,
-            uidValidity: mb.uidvalidity as number,
-            message: { id, mailboxId: item.mailboxId, uid, modseq, flags: item.flags, keywords: item.keywords, internalDate: item.internalDate, size, blobId: item.blobId, prefixLength: item.prefix.length },
-          };
-        }),
-      )
-      .immediate();
+    const out = await this.write<AppendOutcome[]>({ op: 'append', items }, 'none');
+    // Every text is marked pending by the append; the caller indexes deferred ones (core/ingest.ts). The others
+    // are indexed before this resolves, as the interface promises (SEARCH finds them at once).
+    const now = items.filter((it, i) => it.index && !it.deferText && out[i]?.ok);
+    if (now.length) await this.indexTexts(now.map((it) => ({ blobId: it.blobId, headers: it.index!.headers, body: it.index!.body })));
+    return out;
   }
   async expunge(mailboxId: number, uids: number[]): Promise<{ uids: number[]; modseq: number }> {
-    return this.durably(() => this.expungeSync(mailboxId, uids), this.lazyFlagSync);
+    return this.write({ op: 'expunge', mailboxId, uids }, this.lazyFlagSync ? 'soon' : 'now');
+  }
+  /** SqliteMailboxes.claimRecent's write (no fsync awaited: a lost claim only shows a message as \Recent again). */
+  async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
+    return this.write({ op: 'claimRecent', mailboxId, uidNext }, 'soon');
   }
 
   /**
@@ -115,81 +94,84 @@ export class SqliteMessages implements MessageRepo {
     this.syncTimer.unref();
   }
 
-  /** Runs a synchronous write transaction; durable when the promise resolves (lazy: see lazyFlagSync). */
-  private async durably<T>(fn: () => T, lazy = false): Promise<T> {
+  /**
+   * Runs one write: on the writer thread when there is one (batched with the other writes queued meanwhile), else
+   * in its turn on this connection. `sync`: 'now' resolves once the WAL is on disk, 'soon' schedules that sync
+   * (lazyFlagSync), 'none' leaves it to the caller.
+   */
+  private async write<T extends WriteResult>(op: WriteOp, sync: 'now' | 'soon' | 'none'): Promise<T> {
     const gc = this.gc;
-    if (!gc) return this.gate.write(fn);
-    const r = await gc.deferSyncInTurn(fn);
-    if (lazy) this.syncSoon(gc);
-    else await gc.syncCommitted();
+    if (!gc) return this.gate.write(() => this.writes.apply(op) as T);
+    let r: T | undefined;
+    if (this.writer.available) {
+      try {
+        r = await this.writer.write<T>(op);
+      } catch (err) {
+        if (!(err instanceof WriterUnavailable) || !this.db.open) throw err;
+      }
+    }
+    r ??= await gc.deferSyncInTurn(() => this.writes.apply(op) as T);
+    if (sync === 'soon') this.syncSoon(gc);
+    else if (sync === 'now') await gc.syncCommitted();
     return r;
   }
 
-  private expungeSync(mailboxId: number, uids: number[]): { uids: number[]; modseq: number } {
-    const s = this.stmts;
-    return this.db
-      .transaction(() => {
-        const mb = s.modseqOf.get(mailboxId) as Row | undefined;
-        if (!mb) return { uids: [], modseq: 0 };
-        const modseq = (mb.highestmodseq as number) + 1;
-        const removed: number[] = [];
-        let bytes = 0;
-        let unseen = 0;
-        for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
-          const m = s.one.get(mailboxId, uid) as Row | undefined;
-          if (!m) continue;
-          s.del.run(m.id);
-          s.unref.run(m.blob_id);
-          s.tomb.run(mailboxId, uid, modseq);
-          bytes += m.size as number;
-          if (!((m.flags as number) & Flag.Seen)) unseen++;
-          removed.push(uid);
-        }
-        if (!removed.length) return { uids: [], modseq: mb.highestmodseq as number };
-        s.mbAfterExpunge.run(modseq, removed.length, unseen, bytes, mailboxId);
-        s.accAfterExpunge.run(bytes, removed.length, mailboxId);
-        return { uids: removed, modseq };
-      })
-      .immediate();
-  }
-
-  /** On the worker thread when it runs, else here (one short transaction either way). */
+  /**
+   * Inserts texts into the full-text index and clears their blobs' pending markers: on the text index thread (its
+   * own database; committed and synced before the markers are cleared through the writer), else in one
+   * transaction of the search connection, which has both databases.
+   */
   async indexTexts(texts: BlobText[]): Promise<void> {
-    if (this.textWorker.available) {
+    if (this.textThread.available && this.writer.available) {
+      const rows: Array<{ row: number; headers: string; body: string }> = [];
+      const blobIds: string[] = [];
+      for (const t of texts) {
+        const row = this.stmts.pendingTextId.get(t.blobId) as number | undefined;
+        if (row === undefined || blobIds.includes(t.blobId)) continue; // indexed already
+        rows.push({ row, headers: t.headers, body: t.body });
+        blobIds.push(t.blobId);
+      }
+      if (!rows.length) return;
+      let sent = true;
       try {
-        return await this.gate.worker(() => this.textWorker.index(texts));
-      } catch {
-        if (!this.db.open) throw new Error('store closed');
-        // the worker failed (it is marked unavailable): index here
+        await this.textThread.request({ texts: rows });
+      } catch (err) {
+        if (!(err instanceof ThreadUnavailable) || !this.db.open) throw err;
+        sent = false;
+      }
+      if (sent) {
+        await this.write({ op: 'textsDone', blobIds }, 'soon');
+        return;
       }
     }
-    this.imap.indexTexts(texts);
+    await this.gate.write(() => this.searchImap.indexTexts(texts));
   }
   /**
-   * Asks the worker thread for a WAL checkpoint shortly (called after each group-commit sync). The event loop's
+   * Asks the writer thread for a WAL checkpoint shortly (called after each group-commit sync). The event loop's
    * connection checkpoints by itself only past 4,000 pages (SqliteStore), so under load the copying and its two
-   * fsyncs happen on the worker. Without a worker, that connection's own auto-checkpoint does the job.
+   * fsyncs happen on the writer thread. Without it, that connection's own auto-checkpoint does the job. (The text
+   * index database checkpoints on its own thread, at its commits.)
    */
   checkpointSoon(): void {
-    if (this.checkpointTimer || !this.textWorker.available || !this.db.open) return;
+    if (this.checkpointTimer || !this.writer.available || !this.db.open) return;
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = null;
-      if (this.db.open && this.textWorker.available) void this.textWorker.checkpoint().catch(() => undefined);
+      if (this.db.open && this.writer.available) void this.writer.checkpoint().catch(() => undefined);
     }, CHECKPOINT_DELAY_MS);
     this.checkpointTimer.unref();
   }
   private checkpointTimer: NodeJS.Timeout | null = null;
 
   textIndexOffThread(): boolean {
-    return this.textWorker.available;
+    return this.textThread.available;
   }
-  /** Stops the indexing thread (SqliteStore.close). */
-  async closeTextWorker(): Promise<void> {
+  /** Stops the writer and text index threads (SqliteStore.close). */
+  async closeThreads(): Promise<void> {
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     this.checkpointTimer = null;
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = null;
-    await this.textWorker.stop();
+    await Promise.all([this.writer.stop(), this.textThread.stop()]);
   }
   pendingTexts(limit: number, afterRow?: number): Array<{ row: number; blobId: string }> {
     return this.imap.pendingTexts(limit, afterRow);
@@ -230,16 +212,18 @@ export class SqliteMessages implements MessageRepo {
     return out;
   }
   async storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts?: { unchangedSince?: number }): Promise<{ updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number }> {
-    return this.durably(() => this.imap.storeFlags(mailboxId, uids, op, flags, keywords, opts), this.lazyFlagSync);
+    const w: WriteOp = { op: 'store', mailboxId, uids, flagOp: op, flags, keywords };
+    if (opts?.unchangedSince !== undefined) w.unchangedSince = opts.unchangedSince;
+    return this.write(w, this.lazyFlagSync ? 'soon' : 'now');
   }
   async copy(fromMailboxId: number, uids: number[], toMailboxId: number, opts: { move?: boolean } = {}): Promise<CopyOutcome> {
-    return this.durably(() => this.imap.copy(fromMailboxId, uids, toMailboxId, opts.move ? (mb, u) => this.expungeSync(mb, u) : null));
+    return this.write({ op: 'copy', from: fromMailboxId, uids, to: toMailboxId, move: !!opts.move }, 'now');
   }
   async vanished(mailboxId: number, sinceModseq: number, ranges?: Array<[number, number]>): Promise<number[]> {
     return this.imap.vanished(mailboxId, sinceModseq, ranges);
   }
   async search(mailboxId: number, query: MessageQuery): Promise<SearchHit[]> {
-    return this.imap.search(mailboxId, query);
+    return this.searchImap.search(mailboxId, query);
   }
   async sortData(mailboxId: number, uids: number[]): Promise<SortData[]> {
     return this.imap.sortData(mailboxId, uids);

@@ -212,7 +212,39 @@ const MIGRATIONS: string[] = [
   INSERT OR IGNORE INTO blob_mime(blob_id, mime) SELECT blob_id, mime FROM messages WHERE mime IS NOT NULL;
   UPDATE messages SET mime = NULL WHERE mime IS NOT NULL;
   `,
+  // 11: the full-text index moves to a database file of its own (text-db.ts), written by its own thread: its
+  // transactions no longer hold the write lock every message write needs. Every text is re-indexed from the blobs
+  // (text-db.ts marks them pending when it creates the new index; the TextIndexer does the rest, in the background,
+  // and SEARCH catches up first).
+  `
+  DROP TABLE IF EXISTS main.text_index;
+  `,
 ];
+
+/**
+ * The full-text index's own database file (postern-text.db next to postern.db), attached to a connection as
+ * schema "fts": SEARCH joins main.messages with fts.text_index. Derived data: when the file is missing (deleted
+ * by an operator, a restore without it, the migration above) the index is created empty and every blob's text
+ * marked pending, so it is rebuilt from the message bodies.
+ */
+export const TEXT_INDEX_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS fts.text_index USING fts5(headers, body, tokenize = 'trigram case_sensitive 0')";
+
+export function textDbFile(dbFile: string): string {
+  return dbFile.replace(/\.db$/, '') + '-text.db';
+}
+
+/** Attaches the text index database as "fts" (creating its table, and re-indexing everything, when missing). */
+export function attachTextDb(db: Database.Database, file: string, opts: { create: boolean }): void {
+  db.prepare('ATTACH DATABASE ? AS fts').run(file);
+  if (!opts.create) return;
+  db.pragma('fts.journal_mode = WAL');
+  const has = () => !!db.prepare("SELECT 1 FROM fts.sqlite_master WHERE name = 'text_index'").get();
+  if (has()) return;
+  db.transaction(() => {
+    db.exec(TEXT_INDEX_DDL);
+    db.exec('UPDATE main.blob_text SET pending = 1 WHERE pending = 0');
+  }).immediate();
+}
 
 export function migrate(db: Database.Database): void {
   // Another process (the CLI next to the server) may migrate concurrently: re-read inside the write lock.

@@ -1,18 +1,22 @@
 /**
- * SQLite backend (better-sqlite3, WAL, synchronous=FULL): every commit is durable when it returns.
+ * SQLite backend (better-sqlite3, WAL). Three connections to postern.db and threads around them:
+ * - the event loop's (this.db): reads of every session, and the rarer writes (accounts, mailboxes, queue, large
+ *   blobs), synchronous = FULL unless committed under deferSync;
+ * - the writer thread's (sqlite-writer-thread.ts): the hot message writes (APPEND/SMTP delivery, STORE, EXPUNGE,
+ *   COPY/MOVE, \Recent), batched, off the event loop; both take turns through the WriteGate;
+ * - the search connection (this.searchDb) with the full-text index database (postern-text.db) attached, which
+ *   its own thread writes (text-index-thread.ts).
  *
- * better-sqlite3 is synchronous; the async interface resolves immediately. Group commit happens one level up
- * (core/ingest batches appendMany calls), so one fsync covers many messages, and that fsync runs off the event
- * loop: groupCommit.deferSync() commits with synchronous=NORMAL (WAL appended, no fsync; still safe against a
+ * Group commit: message writes commit without an fsync (synchronous = NORMAL: WAL appended, safe against a
  * process crash), and groupCommit.syncCommitted() fdatasyncs the WAL in the libuv pool, which makes every commit
- * so far durable against power loss too. SQLite's NORMAL mode syncs the WAL before each checkpoint and the
+ * so far durable against power loss too; one sync covers every writer's commits. SQLite's NORMAL mode syncs the WAL before each checkpoint and the
  * database after it, so a checkpoint never loses committed frames in between. Several processes (the server
  * and the CLI) may open the same database: WAL plus busy_timeout serialises their writers.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { migrate } from './schema.js';
+import { attachTextDb, migrate, textDbFile } from './schema.js';
 import { FsBlobStore } from '../blob/fs-blob-store.js';
 import { SqliteBlobStore } from './blob-store.js';
 import { WriteGate } from './write-gate.js';
@@ -26,6 +30,8 @@ import { SqliteBans } from './bans.js';
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
+  /** The second connection, with the full-text index attached as "fts" (SEARCH). */
+  readonly searchDb: Database.Database;
   readonly blobs: SqliteBlobStore;
   readonly directory: SqliteDirectory;
   readonly mailboxes: SqliteMailboxes;
@@ -33,6 +39,7 @@ export class SqliteStore implements Store {
   readonly queue: SqliteQueue;
   readonly bans: SqliteBans;
   readonly groupCommit: GroupCommit;
+  private readonly gate: WriteGate;
 
   /** Message bodies up to this size are kept in the database (SqliteBlobStore); larger ones are files. */
   static readonly DEFAULT_INLINE_BLOB_MAX = 128 * 1024;
@@ -41,17 +48,20 @@ export class SqliteStore implements Store {
     mkdirSync(opts.dataDir, { recursive: true });
     const now = opts.now ?? Date.now;
     // The busy timeout applies from the first statement on (journal_mode and the migration check need locks
-    // too): the CLI and the text indexer open the database while the server writes.
+    // too): the CLI and the server's threads open the database while the server writes.
     this.db = new Database(path.join(opts.dataDir, 'postern.db'), { timeout: 30_000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
-    // Checkpoints (copying the WAL into the database file, with two fsyncs) belong off the event loop: the text
-    // index worker's connection checkpoints at 1,000 pages after its commits (messages-text-worker-thread.ts), which
-    // under load runs several times a second; this connection only does it past 4,000 pages (16 MB of WAL), when
-    // no indexing has run for a while.
+    // Checkpoints (copying the WAL into the database file, with two fsyncs) belong off the event loop: the writer
+    // thread's connection checkpoints at 1,000 pages after its commits and when asked (checkpointSoon), which under
+    // load runs several times a second; this connection only does it past 4,000 pages (16 MB of WAL).
     this.db.pragma('wal_autocheckpoint = 4000');
     migrate(this.db);
+    // The full-text index is a database of its own (schema.ts attachTextDb), attached only to a second connection
+    // that serves SEARCH: a connection with it attached takes its write lock too in every IMMEDIATE transaction.
+    this.searchDb = new Database(this.db.name, { timeout: 30_000 });
+    attachTextDb(this.searchDb, textDbFile(this.db.name), { create: true });
     this.directory = new SqliteDirectory(this.db, now);
     const db = this.db;
     const wal = `${path.join(opts.dataDir, 'postern.db')}-wal`;
@@ -96,15 +106,15 @@ export class SqliteStore implements Store {
       }
     };
     // Event-loop writers and the text index worker take turns (write-gate.ts).
-    const gate = new WriteGate();
+    const gate = (this.gate = new WriteGate());
     this.groupCommit = {
       deferSync,
       deferSyncInTurn: (fn) => gate.write(() => deferSync(fn)),
       syncCommitted,
     };
     this.blobs = new SqliteBlobStore(this.db, new FsBlobStore(path.join(opts.dataDir, 'blobs')), this.groupCommit, opts.inlineBlobMax ?? SqliteStore.DEFAULT_INLINE_BLOB_MAX);
-    this.mailboxes = new SqliteMailboxes(this.db, this.groupCommit);
-    this.messages = new SqliteMessages(this.db, this.groupCommit, gate);
+    this.messages = new SqliteMessages(this.db, this.groupCommit, gate, this.searchDb);
+    this.mailboxes = new SqliteMailboxes(this.db, this.groupCommit, (mailboxId, uidNext) => this.messages.claimRecent(mailboxId, uidNext));
     this.messages.lazyFlagSync = (opts.fsync ?? 'optimized') === 'optimized';
     this.queue = new SqliteQueue(this.db, now);
     this.bans = new SqliteBans(this.db);
@@ -122,6 +132,11 @@ export class SqliteStore implements Store {
     })();
   }
 
+  /** Runs fn (synchronous writes on this.db) in its turn with the writer thread (write-gate.ts). */
+  writeTurn<T>(fn: () => T): Promise<T> {
+    return this.gate.write(fn);
+  }
+
   async orphanBlobs(limit: number): Promise<string[]> {
     return (this.db.prepare('SELECT id FROM blobs WHERE refs <= 0 LIMIT ?').all(limit) as Row[]).map((r) => r.id as string);
   }
@@ -129,11 +144,12 @@ export class SqliteStore implements Store {
   private walHandle: Promise<fsp.FileHandle> | null = null;
 
   async close(): Promise<void> {
-    await this.messages.closeTextWorker();
+    await this.messages.closeThreads();
     const wal = this.walHandle;
     this.walHandle = null;
     if (wal) await (await wal.catch(() => null))?.close();
     this.blobs.close();
+    if (this.searchDb.open) this.searchDb.close();
     if (this.db.open) this.db.close();
   }
 }

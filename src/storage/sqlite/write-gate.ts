@@ -1,11 +1,11 @@
 /**
- * Turn-taking between the event loop's write transactions and the full-text index worker's (its own SQLite
- * connection on another thread, storage/sqlite/messages-text-worker.ts).
+ * Turn-taking between the event loop's write transactions and the writer thread's (its own SQLite connection on
+ * another thread, storage/sqlite/sqlite-writer.ts).
  *
  * SQLite admits one writer at a time; a writer that meets another's lock runs the busy handler, which *sleeps*
  * (1, 2, 5, 10 ms ...) and, on the event loop, stalls every session of the server. So a write transaction on the
- * event loop first waits here (asynchronously) for the worker's running chunk and holds the next one back, and
- * the worker starts a chunk only while no such writer waits. Writers themselves never meet each other: they run
+ * event loop first waits here (asynchronously) for the thread's running batch and holds the next one back, and
+ * the thread starts a batch only while no such writer waits. Writers themselves never meet each other: they run
  * synchronously on the one event loop.
  */
 const NOOP = (): void => undefined;

@@ -1,0 +1,86 @@
+/**
+ * Client of the SQLite writer thread (sqlite-writer-thread.ts): message writes and the main database's WAL
+ * checkpoints run there, on another core, instead of on the event loop that serves every session. A thread that
+ * cannot start or died makes `available` false; callers then run their transactions on the event loop's
+ * connection (same SQL: message-writes.ts).
+ *
+ * Writes are batched: write() queues one, and whatever queued while the thread was busy goes over as one
+ * request, one transaction, one commit (a savepoint per write). Every request runs through the store's WriteGate,
+ * so writes still made on the event loop's connection (mailbox changes, large blobs) and the thread take turns
+ * instead of meeting SQLite's sleeping busy handler.
+ */
+import { DbThread, ThreadGone, ThreadUnavailable, type ThreadReply } from './db-thread.js';
+import type { WriteOp, WriteReply, WriteResult } from './message-writes.js';
+import type { WriteGate } from './write-gate.js';
+
+/** Writes per request at most (a batch holds SQLite's write lock for its whole transaction). */
+const BATCH_MAX = 64;
+
+export { ThreadGone as WriterGone, ThreadUnavailable as WriterUnavailable };
+
+interface Queued {
+  op: WriteOp;
+  resolve: (v: WriteResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Reply extends ThreadReply {
+  replies?: WriteReply[];
+}
+
+export class SqliteWriter {
+  private readonly thread: DbThread<{ ops?: WriteOp[]; checkpoint?: boolean }, Reply>;
+  private queue: Queued[] = [];
+  private pumping = false;
+
+  constructor(
+    dbFile: string,
+    private readonly gate: WriteGate,
+  ) {
+    this.thread = new DbThread('sqlite-writer-thread', { dbFile });
+  }
+
+  get available(): boolean {
+    return this.thread.available;
+  }
+
+  /** A PASSIVE WAL checkpoint on the thread's connection (its writes and fsyncs off the event loop). */
+  async checkpoint(): Promise<void> {
+    await this.thread.request({ checkpoint: true });
+  }
+
+  /** Queues one message write; resolves with its result once its batch committed (not yet synced to disk). */
+  write<T extends WriteResult>(op: WriteOp): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ op, resolve: resolve as (v: WriteResult) => void, reject });
+      if (!this.pumping) void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, BATCH_MAX);
+        let replies: WriteReply[];
+        try {
+          replies = (await this.gate.worker(() => this.thread.request({ ops: batch.map((q) => q.op) }))).replies ?? [];
+        } catch (err) {
+          for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? err : new Error((err as Error).message));
+          continue;
+        }
+        batch.forEach((q, i) => {
+          const r = replies[i];
+          if (r?.ok) q.resolve(r.value);
+          else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
+        });
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  stop(): Promise<void> {
+    return this.thread.stop();
+  }
+}
