@@ -107,7 +107,12 @@ export class Ingest {
     });
   }
 
-  /** Commits everything pending in one transaction (one fsync), then answers each caller; repeats while more came. */
+  /**
+   * Commits everything pending in one transaction, then answers each caller once a WAL sync that started after
+   * the commit is done; repeats while more came. The next round commits while this round's sync runs (the syncs
+   * themselves follow one another, each covering every commit before it), so a message waits for one commit
+   * and one sync, not for the previous round's sync as well.
+   */
   private async flush(): Promise<void> {
     this.scheduled = false;
     if (this.flushing) return; // the running loop takes the new arrivals in its next round
@@ -133,20 +138,26 @@ export class Ingest {
         this.texts.noteCommit();
         for (const it of all) if (it.index && it.deferText) this.texts.add(it.blobId, it.index.headers, it.index.body);
       }
-      if (gc) await gc.syncCommitted();
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
     }
-    let i = 0;
-    for (const p of batch) {
-      const mine = outcomes.slice(i, i + p.items.length);
-      i += p.items.length;
-      for (const o of mine) {
-        if (o.ok) this.deps.changes.publish({ type: 'append', accountId: o.accountId, mailboxId: o.message.mailboxId, uid: o.message.uid, modseq: o.message.modseq });
+    const answer = () => {
+      let i = 0;
+      for (const p of batch) {
+        const mine = outcomes.slice(i, i + p.items.length);
+        i += p.items.length;
+        for (const o of mine) {
+          if (o.ok) this.deps.changes.publish({ type: 'append', accountId: o.accountId, mailboxId: o.message.mailboxId, uid: o.message.uid, modseq: o.message.modseq });
+        }
+        p.resolve(mine);
       }
-      p.resolve(mine);
-    }
+    };
+    if (!gc) return answer();
+    // Syncs complete in the order they were asked for, so rounds are answered (and published) in commit order.
+    void gc.syncCommitted().then(answer, (err: unknown) => {
+      for (const p of batch) p.reject(err);
+    });
   }
 }
 

@@ -19,7 +19,7 @@ export class SqliteMessages implements MessageRepo {
   private readonly writes: MessageWrites;
   private readonly writer: SqliteWriter;
   private readonly searchImap: ImapMessageStore;
-  private readonly textThread: DbThread<{ texts: Array<{ row: number; headers: string; body: string }> }>;
+  private readonly textThread: DbThread<{ texts?: Array<{ row: number; headers: string; body: string }>; checkpoint?: boolean }>;
   constructor(
     private readonly db: Database.Database,
     /**
@@ -41,7 +41,7 @@ export class SqliteMessages implements MessageRepo {
     this.searchImap = searchDb === db ? this.imap : new ImapMessageStore(searchDb);
     this.writes = new MessageWrites(db, this.imap);
     this.writer = new SqliteWriter(db.name, gate);
-    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name) });
+    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name), dbFile: db.name });
     this.stmts = {
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
@@ -147,16 +147,19 @@ export class SqliteMessages implements MessageRepo {
     await this.gate.write(() => this.searchImap.indexTexts(texts));
   }
   /**
-   * Asks the writer thread for a WAL checkpoint shortly (called after each group-commit sync). The event loop's
-   * connection checkpoints by itself only past 4,000 pages (SqliteStore), so under load the copying and its two
-   * fsyncs happen on the writer thread. Without it, that connection's own auto-checkpoint does the job. (The text
-   * index database checkpoints on its own thread, at its commits.)
+   * Asks for a WAL checkpoint shortly (called after each group-commit sync), off the event loop: on the text index
+   * thread, which runs it beside the writer thread's transactions. The event loop's connection checkpoints by
+   * itself only past 4,000 pages, the writer's past 8,000 (SqliteStore, sqlite-writer-thread.ts), as backstops.
+   * (The text index database checkpoints on its own thread, at its commits.)
    */
   checkpointSoon(): void {
-    if (this.checkpointTimer || !this.writer.available || !this.db.open) return;
+    if (this.checkpointTimer || !this.db.open) return;
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = null;
-      if (this.db.open && this.writer.available) void this.writer.checkpoint().catch(() => undefined);
+      if (!this.db.open) return;
+      // Beside the writer thread, on the text index thread's second connection; else on the writer thread.
+      if (this.textThread.available) void this.textThread.request({ checkpoint: true }).catch(() => undefined);
+      else if (this.writer.available) void this.writer.checkpoint().catch(() => undefined);
     }, CHECKPOINT_DELAY_MS);
     this.checkpointTimer.unref();
   }

@@ -3,7 +3,7 @@
  * at a time:
  * - batches of message writes (message-writes.ts: new messages, flag changes, expunges, copies, \Recent claims,
  *   cleared full-text markers), each batch one IMMEDIATE transaction with a savepoint per write;
- * - PASSIVE WAL checkpoints.
+ * - PASSIVE WAL checkpoints when the text index thread (which normally runs them) is not available.
  * synchronous = NORMAL: commits append to the WAL without an fsync; the event loop's group commit fdatasyncs the
  * WAL (one descriptor of the same inode) before it answers anything that must be durable. The full-text index is
  * another database and another thread (text-index-thread.ts): this connection does not attach it, so its write
@@ -24,9 +24,9 @@ const db = new Database((workerData as { dbFile: string }).dbFile);
 db.pragma('busy_timeout = 10000');
 db.pragma('synchronous = NORMAL');
 db.pragma('foreign_keys = ON');
-// This thread runs the WAL checkpoints while it is active (see SqliteStore: the event loop's connection waits for
-// 4,000 pages): their writes and fsyncs then never stall the sessions.
-db.pragma('wal_autocheckpoint = 1000');
+// Checkpoints run on the text index thread, beside this one (SqliteMessages.checkpointSoon after group-commit
+// syncs); this connection checkpoints by itself only when those fall far behind (32 MB of WAL).
+db.pragma('wal_autocheckpoint = 8000');
 let writes: MessageWrites | null = null;
 
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));

@@ -15,6 +15,7 @@ import type { WriteGate } from './write-gate.js';
 
 /** Writes per request at most (a batch holds SQLite's write lock for its whole transaction). */
 const BATCH_MAX = 64;
+const IN_FLIGHT = 2;
 
 export { ThreadGone as WriterGone, ThreadUnavailable as WriterUnavailable };
 
@@ -57,27 +58,44 @@ export class SqliteWriter {
     });
   }
 
+  /**
+   * Sends what is queued as one batch, with at most IN_FLIGHT batches posted at a time: the thread finds the next
+   * batch waiting when it finishes one (no idle gap while the event loop handles the replies), and writes queued
+   * meanwhile still share a batch.
+   */
+  private inFlight = 0;
   private async pump(): Promise<void> {
+    if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queue.length) {
+      while (this.queue.length && this.inFlight < IN_FLIGHT) {
         const batch = this.queue.splice(0, BATCH_MAX);
-        let replies: WriteReply[];
-        try {
-          replies = (await this.gate.worker(() => this.thread.request({ ops: batch.map((q) => q.op) }))).replies ?? [];
-        } catch (err) {
-          for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? err : new Error((err as Error).message));
-          continue;
-        }
-        batch.forEach((q, i) => {
-          const r = replies[i];
-          if (r?.ok) q.resolve(r.value);
-          else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
+        this.inFlight++;
+        void this.send(batch).finally(() => {
+          this.inFlight--;
+          void this.pump();
         });
+        // Let the writes of this turn of the event loop join the next batch.
+        await new Promise((r) => setImmediate(r));
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  private async send(batch: Queued[]): Promise<void> {
+    let replies: WriteReply[];
+    try {
+      replies = (await this.gate.worker(() => this.thread.request({ ops: batch.map((q) => q.op) }))).replies ?? [];
+    } catch (err) {
+      for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? err : new Error((err as Error).message));
+      return;
+    }
+    batch.forEach((q, i) => {
+      const r = replies[i];
+      if (r?.ok) q.resolve(r.value);
+      else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
+    });
   }
 
   stop(): Promise<void> {
