@@ -27,11 +27,14 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
   private readonly waiting = new Map<number, { resolve: (m: Rep) => void; reject: (e: Error) => void }>();
   private idleTimer: NodeJS.Timeout | null = null;
 
-  /** `script`: the thread's module name in dist/storage/sqlite (without .js). */
+  /** `script`: the thread's module name in dist/storage/sqlite (without .js); `enabled` false: never started. */
   constructor(
     private readonly script: string,
     private readonly data: Record<string, unknown>,
-  ) {}
+    enabled = true,
+  ) {
+    this.broken = !enabled;
+  }
 
   get available(): boolean {
     return !this.broken;

@@ -36,12 +36,14 @@ export class SqliteMessages implements MessageRepo {
      * (which must then have it attached).
      */
     searchDb: Database.Database = db,
+    /** false: no writer or text index thread; every transaction runs on the event loop's connections. */
+    threads = true,
   ) {
     this.imap = new ImapMessageStore(db);
     this.searchImap = searchDb === db ? this.imap : new ImapMessageStore(searchDb);
     this.writes = new MessageWrites(db, this.imap);
-    this.writer = new SqliteWriter(db.name, gate);
-    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name), dbFile: db.name });
+    this.writer = new SqliteWriter(db.name, gate, threads);
+    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name), dbFile: db.name }, threads);
     this.stmts = {
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),

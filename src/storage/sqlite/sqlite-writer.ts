@@ -37,8 +37,9 @@ export class SqliteWriter {
   constructor(
     dbFile: string,
     private readonly gate: WriteGate,
+    enabled = true,
   ) {
-    this.thread = new DbThread('sqlite-writer-thread', { dbFile });
+    this.thread = new DbThread('sqlite-writer-thread', { dbFile }, enabled);
   }
 
   get available(): boolean {

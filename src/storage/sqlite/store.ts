@@ -44,7 +44,14 @@ export class SqliteStore implements Store {
   /** Message bodies up to this size are kept in the database (SqliteBlobStore); larger ones are files. */
   static readonly DEFAULT_INLINE_BLOB_MAX = 128 * 1024;
 
-  constructor(opts: { dataDir: string; now?: () => number; inlineBlobMax?: number; fsync?: 'optimized' | 'always' }) {
+  constructor(opts: {
+    dataDir: string;
+    now?: () => number;
+    inlineBlobMax?: number;
+    fsync?: 'optimized' | 'always';
+    /** false: message writes and full-text indexing on the event loop (what happens when the threads fail). */
+    threads?: boolean;
+  }) {
     mkdirSync(opts.dataDir, { recursive: true });
     const now = opts.now ?? Date.now;
     // The busy timeout applies from the first statement on (journal_mode and the migration check need locks
@@ -113,7 +120,7 @@ export class SqliteStore implements Store {
       syncCommitted,
     };
     this.blobs = new SqliteBlobStore(this.db, new FsBlobStore(path.join(opts.dataDir, 'blobs')), this.groupCommit, opts.inlineBlobMax ?? SqliteStore.DEFAULT_INLINE_BLOB_MAX);
-    this.messages = new SqliteMessages(this.db, this.groupCommit, gate, this.searchDb);
+    this.messages = new SqliteMessages(this.db, this.groupCommit, gate, this.searchDb, opts.threads ?? true);
     this.mailboxes = new SqliteMailboxes(this.db, this.groupCommit, (mailboxId, uidNext) => this.messages.claimRecent(mailboxId, uidNext));
     this.messages.lazyFlagSync = (opts.fsync ?? 'optimized') === 'optimized';
     this.queue = new SqliteQueue(this.db, now);

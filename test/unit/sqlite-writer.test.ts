@@ -1,0 +1,114 @@
+/**
+ * The SQLite writer (storage/sqlite/message-writes.ts, sqlite-writer*.ts, text-index-thread.ts): a batch of writes
+ * is one transaction in which a failing write is undone alone, and the store behaves the same with its threads as
+ * without them (the path taken when a thread cannot start or dies).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SqliteStore } from '../../src/storage/sqlite/store.js';
+import { MessageWrites } from '../../src/storage/sqlite/message-writes.js';
+import { Ingest } from '../../src/core/ingest.js';
+import { ChangeBus } from '../../src/core/changes.js';
+import { Flag, type NewMessage } from '../../src/storage/types.js';
+
+const raw = (i: number, word: string) => Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i}\r\nMessage-ID: <w${i}@x.test>\r\n\r\nThis one is about ${word}.\r\n`);
+
+async function setup(dir: string, threads: boolean) {
+  const store = new SqliteStore({ dataDir: dir, threads });
+  await store.directory.addDomain('x.test');
+  const acc = (await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [
+    { name: 'INBOX', specialUse: null },
+    { name: 'Archive', specialUse: null },
+  ]))!;
+  const inbox = (await store.mailboxes.get(acc.id, 'INBOX'))!;
+  const archive = (await store.mailboxes.get(acc.id, 'Archive'))!;
+  return { store, inbox, archive };
+}
+
+test('a batch is one transaction in which a failing write is undone alone', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
+  try {
+    const { store, inbox } = await setup(dir, false);
+    const writes = new MessageWrites(store.db);
+    const item = (i: number): NewMessage => {
+      const body = raw(i, 'figs');
+      return { mailboxId: inbox.id, blobId: store.blobs.idOf!(body), blobSize: body.length, blobData: body, prefix: Buffer.alloc(0), flags: 0, keywords: [], internalDate: Date.now(), mime: null };
+    };
+    // The second append fails after it has bumped the mailbox's counters (keywords is not a list).
+    const broken = { ...item(2), keywords: null as unknown as string[] };
+    const replies = writes.batch([
+      { op: 'append', items: [item(1)] },
+      { op: 'append', items: [broken] },
+      { op: 'store', mailboxId: inbox.id, uids: [1], flagOp: 'add', flags: Flag.Flagged, keywords: [] },
+    ]);
+    assert.deepEqual(
+      replies.map((r) => r.ok),
+      [true, false, true],
+    );
+    const mb = (await store.mailboxes.getById(inbox.id))!;
+    assert.equal(mb.messageCount, 1, 'the failed append left no trace in the counters');
+    assert.equal(mb.uidNext, 2);
+    const msgs = await store.messages.list(inbox.id);
+    assert.deepEqual(
+      msgs.map((m) => [m.uid, m.flags & Flag.Flagged]),
+      [[1, Flag.Flagged]],
+    );
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+for (const threads of [true, false]) {
+  test(`appends, flags, search, copy and expunge give the same results ${threads ? 'through the writer and text index threads' : 'on the event loop (no threads)'}`, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
+    try {
+      const { store, inbox, archive } = await setup(dir, threads);
+      const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+      const out = await Promise.all([1, 2, 3, 4].map((i) => ingest.ingest({ raw: raw(i, i % 2 ? 'quince' : 'medlar'), targets: [{ mailboxId: inbox.id }] })));
+      assert.deepEqual(out.map((o) => (o[0]!.ok ? o[0]!.message.uid : 0)).sort(), [1, 2, 3, 4]);
+      const st = await store.messages.storeFlags(inbox.id, [2, 3], 'add', Flag.Seen, ['$Important']);
+      assert.deepEqual(
+        st.updated.map((u) => u.uid),
+        [2, 3],
+      );
+      await ingest.textIndexed();
+      assert.deepEqual(
+        (await store.messages.search(inbox.id, { type: 'body', value: 'quince' })).map((h) => h.uid),
+        [1, 3],
+      );
+      const cp = await store.messages.copy(inbox.id, [3, 4], archive.id, { move: true });
+      assert.ok(cp.ok);
+      assert.deepEqual(cp.pairs, [
+        [3, 1],
+        [4, 2],
+      ]);
+      const ex = await store.messages.expunge(inbox.id, [1]);
+      assert.deepEqual(ex.uids, [1]);
+      assert.deepEqual(await store.messages.uids(inbox.id), [2]);
+      const moved = await store.messages.list(archive.id);
+      assert.deepEqual(
+        moved.map((m) => [m.uid, m.flags & Flag.Seen, m.keywords]),
+        [
+          [1, Flag.Seen, ['$Important']],
+          [2, 0, []],
+        ],
+      );
+      assert.deepEqual(
+        (await store.messages.search(archive.id, { type: 'text', value: 'medlar' })).map((h) => h.uid),
+        [2],
+      );
+      const first = await store.mailboxes.claimRecent(archive.id, 3);
+      assert.equal(first, 1);
+      assert.equal(await store.mailboxes.claimRecent(archive.id, 3), 3, 'claimed once');
+      const mb = (await store.mailboxes.getById(inbox.id))!;
+      assert.equal(mb.messageCount, 1);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
