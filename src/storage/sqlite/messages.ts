@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type GroupCommit, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
-import { MessageWrites, type WriteOp, type WriteResult } from './message-writes.js';
+import { MessageWrites, appendItem, type WriteOp, type WriteResult } from './message-writes.js';
 import { SqliteWriter, WriterUnavailable } from './sqlite-writer.js';
 import { DbThread, ThreadUnavailable } from './db-thread.js';
 import { textDbFile } from './schema.js';
@@ -63,7 +63,7 @@ export class SqliteMessages implements MessageRepo {
    * the caller (core/ingest.ts) syncs the WAL once for its whole group before it answers anyone.
    */
   async appendMany(items: NewMessage[]): Promise<AppendOutcome[]> {
-    const out = await this.write<AppendOutcome[]>({ op: 'append', items }, 'none');
+    const out = await this.write<AppendOutcome[]>({ op: 'append', items: items.map(appendItem) }, 'none');
     // Every text is marked pending by the append; the caller indexes deferred ones (core/ingest.ts). The others
     // are indexed before this resolves, as the interface promises (SEARCH finds them at once).
     const now = items.filter((it, i) => it.index && !it.deferText && out[i]?.ok);
