@@ -2,7 +2,7 @@
  * `npm run bench`: Postern's benchmarks (not part of `npm test`). Builds dist/ first (the benchmarks start the
  * compiled server, as operators run it).
  *
- *   npm run bench [-- --vs-reference] [--quick] [--only <name>[,<name>...]] [name ...]
+ *   npm run bench [-- --vs-reference] [--quick] [--rounds N] [--only <name>[,<name>...]] [name ...]
  *
  * Workloads (bench/workloads/, run in this process against one Postern started on loopback with a fresh data
  * dir and N accounts): smtp, submission, imap, large, idle, startup. With --vs-reference the same workloads also
@@ -35,6 +35,7 @@ const { values: args, positionals } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string', multiple: true },
     accounts: { type: 'string', default: '25' },
+    rounds: { type: 'string' },
   },
   allowPositionals: true,
 });
@@ -60,6 +61,7 @@ let failed = 0;
 const vs = args['vs-reference']!;
 const quick = args.quick!;
 const accounts = Number(args.accounts);
+const rounds = args.rounds ? Math.max(1, Number(args.rounds)) : quick ? 1 : 2;
 const report = new Report(vs);
 const m = machine();
 console.log(`# machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryMB} MB, Linux ${m.kernel}, Node ${m.node}, load ${(m.loadavg as number[]).map((x) => x.toFixed(2)).join(' ')}`);
@@ -93,7 +95,7 @@ if (workloads.length) {
       started.push(reference);
       await reference.start();
     }
-    const ctx: BenchContext = { report, quick, accounts, postern, reference, cert, newPostern, newReference };
+    const ctx: BenchContext = { report, quick, rounds, accounts, postern, reference, cert, newPostern, newReference };
     for (const w of workloads) {
       console.log(`# ${w.name}: ${w.description}`);
       const t0 = performance.now();

@@ -64,7 +64,7 @@ export class App {
   ) {
     this.store = new SqliteStore({ dataDir: settings.dataDir, inlineBlobMax: settings.inlineBlobMax, fsync: settings.fsync });
     this.directory = new Directory(this.store.directory, { recipientDelimiter: settings.accounts.recipientDelimiter });
-    this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes, groupCommit: this.store.groupCommit });
+    this.ingest = new Ingest({ messages: this.store.messages, blobs: this.store.blobs, changes: this.changes });
     this.delivery = new Delivery({
       directory: this.directory, ingest: this.ingest, mailboxes: this.store.mailboxes, queue: this.store.queue, blobs: this.store.blobs, log,
       signer: dkimSigner(settings), onQueued: () => this.queueRunner.kick(),

@@ -6,6 +6,8 @@ import type { Report } from './util.js';
 export interface BenchContext {
   report: Report;
   quick: boolean;
+  /** Rounds of each throughput figure per side, alternating which goes first (--rounds; full run 2, quick 1). */
+  rounds: number;
   accounts: number;
   /** The shared Postern instance (fresh data dir, `accounts` accounts), started. */
   postern: Postern;

@@ -25,6 +25,8 @@ export interface Figure {
   ratio?: number;
   params?: string;
   note?: string;
+  /** Each round's value per side (throughput figures measured in several alternating rounds; see Report.add). */
+  rounds?: { postern: number[]; reference: number[] };
 }
 
 export class Report {
@@ -32,14 +34,22 @@ export class Report {
   readonly notDone: { workload: string; reason: string }[] = [];
   constructor(readonly vsReference: boolean) {}
 
-  /** Records one side of a figure; prints the line once the figure is complete (both sides, or Postern alone). */
-  add(side: Side, name: string, value: number, unit: string, params?: string): void {
+  /**
+   * Records one side of a figure; prints the line once the figure is complete (both sides, or Postern alone).
+   * `rounds` > 1: the figure is measured that many times per side, in alternating order (Postern, reference,
+   * reference, Postern ...: load that drifts during the run weighs on both alike); the value is the mean of the
+   * rounds, and the line shows each round's ratio.
+   */
+  add(side: Side, name: string, value: number, unit: string, params?: string, rounds = 1): void {
     let f = this.figures.find((x) => x.name === name);
     if (!f) {
-      f = { name, unit, params };
+      f = { name, unit, params, rounds: { postern: [], reference: [] } };
       this.figures.push(f);
     }
-    f[side] = value;
+    const samples = f.rounds![side];
+    samples.push(value);
+    if (samples.length < rounds) return;
+    f[side] = samples.reduce((a, b) => a + b, 0) / samples.length;
     const complete = this.vsReference ? f.postern !== undefined && f.reference !== undefined : f.postern !== undefined;
     if (complete) {
       if (f.postern !== undefined && f.reference !== undefined && f.reference !== 0) f.ratio = f.postern / f.reference;
@@ -77,6 +87,8 @@ export function fmt(v: number): string {
 export function formatFigure(f: Figure): string {
   let line = `${f.name} ${f.postern !== undefined ? fmt(f.postern) : '-'} ${f.unit}`;
   if (f.reference !== undefined) line += `  reference ${fmt(f.reference)} ${f.unit}  ratio ${f.ratio !== undefined ? f.ratio.toFixed(2) : '-'}`;
+  const r = f.rounds;
+  if (r && r.postern.length > 1 && r.postern.length === r.reference.length) line += ` (rounds: ${r.postern.map((p, i) => (p / r.reference[i]!).toFixed(2)).join(', ')})`;
   if (f.params) line += `  [${f.params}]`;
   return line;
 }

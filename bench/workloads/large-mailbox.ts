@@ -60,7 +60,7 @@ export const largeMailbox: Workload = {
       const t0 = performance.now();
       const store = new SqliteStore({ dataDir: p.dataDir });
       try {
-        const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+        const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
         const acc = await store.directory.getAccount(user(1));
         const inbox = await store.mailboxes.get(acc!.id, 'INBOX');
         for (let i = 0; i < n; i += 500) {

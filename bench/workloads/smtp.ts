@@ -31,14 +31,16 @@ export const smtp: Workload = {
         const r = await smtpSource(port, { sessions: SESSIONS, messages: c.n, size: c.size, reuse: c.reuse, to: user(1) });
         if (!r.ok) throw new Error(`${name} smtp-source failed: ${r.err}`);
         const e2e = await waitCount(count, before + c.n, t0);
-        ctx.report.add(name, `${label}.acked`, c.n / r.seconds, 'msg/s', params);
-        ctx.report.add(name, `${label}.end_to_end`, c.n / e2e, 'msg/s', params);
+        ctx.report.add(name, `${label}.acked`, c.n / r.seconds, 'msg/s', params, ctx.rounds);
+        ctx.report.add(name, `${label}.end_to_end`, c.n / e2e, 'msg/s', params, ctx.rounds);
       };
       const ref = ctx.reference;
-      await alternate(
-        () => side('postern', ctx.postern.ports.smtp, () => ctx.postern.messageCount()),
-        ref ? () => side('reference', ref.ports.smtp, () => ref.messageCount()) : null,
-      );
+      for (let round = 0; round < ctx.rounds; round++) {
+        await alternate(
+          () => side('postern', ctx.postern.ports.smtp, () => ctx.postern.messageCount()),
+          ref ? () => side('reference', ref.ports.smtp, () => ref.messageCount()) : null,
+        );
+      }
     }
     // The shipped early-talker wait without [protection]: a latency cap at 20 sessions with a connection per message.
     const p = await ctx.newPostern({ accounts: 1, bannerDelay: '100ms' });

@@ -15,13 +15,15 @@ export const submission: Workload = {
       const t0 = performance.now();
       const secs = await submissionLoad(port, { sessions: SESSIONS, messages: n, size: 4096, user, password: PASSWORD, to: user(2) });
       const e2e = await waitCount(count, before + n, t0);
-      ctx.report.add(name, 'submission.acked', n / secs, 'msg/s', params);
-      ctx.report.add(name, 'submission.end_to_end', n / e2e, 'msg/s', params);
+      ctx.report.add(name, 'submission.acked', n / secs, 'msg/s', params, ctx.rounds);
+      ctx.report.add(name, 'submission.end_to_end', n / e2e, 'msg/s', params, ctx.rounds);
     };
     const ref = ctx.reference;
-    await alternate(
-      () => side('postern', ctx.postern.ports.submissions, () => ctx.postern.messageCount()),
-      ref ? () => side('reference', ref.ports.submissions, () => ref.messageCount()) : null,
-    );
+    for (let round = 0; round < ctx.rounds; round++) {
+      await alternate(
+        () => side('postern', ctx.postern.ports.submissions, () => ctx.postern.messageCount()),
+        ref ? () => side('reference', ref.ports.submissions, () => ref.messageCount()) : null,
+      );
+    }
   },
 };

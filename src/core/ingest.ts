@@ -1,11 +1,11 @@
 /**
  * The ONE path by which a message enters mailboxes (SMTP delivery now, IMAP APPEND and import later).
  *
- * ingest(): writes the immutable blob (fsynced), parses MIME once (offsets, structure kept for IMAP), then
- * commits the metadata. Group commit: one flush loop commits everything pending in one transaction; with a
- * store that supports it (GroupCommit) the commit itself does not fsync and one sync off the event loop makes
- * the batch durable. Messages arriving while that sync runs wait for the next round, so batches grow with the
- * load: under 20 concurrent senders one fsync covers many messages, at idle a message waits for one fsync.
+ * ingest(): writes the immutable blob (fsynced; small bodies go into the metadata transaction instead), parses
+ * MIME once (offsets, structure kept for IMAP), then commits the metadata. Group commit: what arrives in one turn
+ * of the event loop goes to the store as one appendMany, which resolves once durable; the store shares one WAL
+ * sync among everything committed meanwhile (SqliteMessages: its writer thread), so under 20 concurrent senders
+ * one fsync covers many messages, and at idle a message waits for one fsync.
  * Changes are published, and callers answered, only after the batch is durable.
  * Never resolves before the message is durable; a failure rejects and nothing is half-visible.
  *
@@ -20,7 +20,7 @@
  * always sees every committed message.
  */
 import { buildEnvelope, parseMessage } from '../lib/mime/parse.js';
-import type { AppendOutcome, MessageRepo, BlobStore, NewMessage, GroupCommit, BlobText } from '../storage/types.js';
+import type { AppendOutcome, MessageRepo, BlobStore, NewMessage, BlobText } from '../storage/types.js';
 import type { ChangeBus } from './changes.js';
 import { messageIndexData } from './message-index.js';
 
@@ -50,13 +50,11 @@ interface Pending {
 export class Ingest {
   private pending: Pending[] = [];
   private scheduled = false;
-  /** The flush loop is running (committing or waiting for its sync): new arrivals join its next round. */
-  private flushing = false;
 
   private readonly texts: TextIndexer | null;
 
   constructor(
-    private readonly deps: { messages: MessageRepo; blobs: BlobStore; changes: ChangeBus; now?: () => number; groupCommit?: GroupCommit },
+    private readonly deps: { messages: MessageRepo; blobs: BlobStore; changes: ChangeBus; now?: () => number },
   ) {
     const m = deps.messages;
     this.texts = m.indexTexts && m.pendingTexts ? new TextIndexer(m, deps.blobs) : null;
@@ -102,62 +100,47 @@ export class Ingest {
       this.pending.push({ items, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => void this.flush());
+        setImmediate(() => this.flush());
       }
     });
   }
 
   /**
-   * Commits everything pending in one transaction, then answers each caller once a WAL sync that started after
-   * the commit is done; repeats while more came. The next round commits while this round's sync runs (the syncs
-   * themselves follow one another, each covering every commit before it), so a message waits for one commit
-   * and one sync, not for the previous round's sync as well.
+   * Hands everything pending to the repository as one appendMany (one transaction) and answers each caller when it
+   * resolves, which is once the messages are durable. Not awaited: what arrives meanwhile goes in the next call,
+   * which the store commits while this one's sync runs (SqliteMessages: the writer thread batches the calls that
+   * queue behind one another, and one WAL sync covers every commit before it), so batches grow with the load and
+   * a message waits for about one commit and one sync.
    */
-  private async flush(): Promise<void> {
+  private flush(): void {
     this.scheduled = false;
-    if (this.flushing) return; // the running loop takes the new arrivals in its next round
-    this.flushing = true;
-    try {
-      while (this.pending.length) await this.commitRound();
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async commitRound(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
+    if (batch.length) void this.commitRound(batch);
+  }
+
+  private async commitRound(batch: Pending[]): Promise<void> {
     const all = batch.flatMap((p) => p.items);
-    const gc = this.deps.groupCommit;
     let outcomes: AppendOutcome[];
     try {
-      // The repository commits without waiting for the disk when it has a group commit (SqliteMessages: on its
-      // writer thread, batched with other writes); the one sync below makes the whole round durable.
       outcomes = await this.deps.messages.appendMany(all);
-      if (this.texts) {
-        this.texts.noteCommit();
-        for (const it of all) if (it.index && it.deferText) this.texts.add(it.blobId, it.index.headers, it.index.body);
-      }
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
     }
-    const answer = () => {
-      let i = 0;
-      for (const p of batch) {
-        const mine = outcomes.slice(i, i + p.items.length);
-        i += p.items.length;
-        for (const o of mine) {
-          if (o.ok) this.deps.changes.publish({ type: 'append', accountId: o.accountId, mailboxId: o.message.mailboxId, uid: o.message.uid, modseq: o.message.modseq });
-        }
-        p.resolve(mine);
+    if (this.texts) {
+      this.texts.noteCommit();
+      for (const it of all) if (it.index && it.deferText) this.texts.add(it.blobId, it.index.headers, it.index.body);
+    }
+    let i = 0;
+    for (const p of batch) {
+      const mine = outcomes.slice(i, i + p.items.length);
+      i += p.items.length;
+      for (const o of mine) {
+        if (o.ok) this.deps.changes.publish({ type: 'append', accountId: o.accountId, mailboxId: o.message.mailboxId, uid: o.message.uid, modseq: o.message.modseq });
       }
-    };
-    if (!gc) return answer();
-    // Syncs complete in the order they were asked for, so rounds are answered (and published) in commit order.
-    void gc.syncCommitted().then(answer, (err: unknown) => {
-      for (const p of batch) p.reject(err);
-    });
+      p.resolve(mine);
+    }
   }
 }
 

@@ -241,9 +241,9 @@ export interface MailboxRepo {
 
 export interface MessageRepo {
   /**
-   * Appends messages (possibly to many mailboxes of many accounts) in ONE transaction. Each item gets its own
-   * outcome; a quota failure affects only that item. With a GroupCommit the store commits without waiting for
-   * the disk and the caller (core/ingest.ts) calls syncCommitted() once for its whole round before answering.
+   * Appends messages (possibly to many mailboxes of many accounts) in ONE transaction and resolves once they are
+   * durable. Each item gets its own outcome; a quota failure affects only that item. A store may share one sync
+   * among the appends committed while another sync runs (group commit: SqliteMessages).
    */
   appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
   /** Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction). */

@@ -20,7 +20,7 @@ const body = (kb: number, tag: string) => {
 
 async function open(dir: string, inlineBlobMax?: number) {
   const store = new SqliteStore({ dataDir: dir, inlineBlobMax });
-  const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+  const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
   return { store, ingest };
 }
 

@@ -67,7 +67,7 @@ for (const threads of [true, false]) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
     try {
       const { store, inbox, archive } = await setup(dir, threads);
-      const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+      const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
       const out = await Promise.all([1, 2, 3, 4].map((i) => ingest.ingest({ raw: raw(i, i % 2 ? 'quince' : 'medlar'), targets: [{ mailboxId: inbox.id }] })));
       assert.deepEqual(out.map((o) => (o[0]!.ok ? o[0]!.message.uid : 0)).sort(), [1, 2, 3, 4]);
       const st = await store.messages.storeFlags(inbox.id, [2, 3], 'add', Flag.Seen, ['$Important']);

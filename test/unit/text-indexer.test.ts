@@ -32,7 +32,7 @@ test('text is indexed after the commit; textIndexed() makes every message search
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
   try {
     const { store, inbox } = await setup(dir);
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
     await Promise.all(Array.from({ length: 30 }, (_, i) => ingest.ingest({ raw: msg(i, i % 3 ? 'walnut' : 'pecan'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
@@ -50,7 +50,7 @@ test('markers left by a crash (committed, never indexed) are completed from the 
     const first = await setup(dir);
     const inbox = first.inbox;
     let store = first.store;
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
     await Promise.all(Array.from({ length: 12 }, (_, i) => ingest.ingest({ raw: msg(i, 'hazelnut'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     // What a kill -9 between the commit and the indexing leaves: markers set, no text rows.
@@ -58,7 +58,7 @@ test('markers left by a crash (committed, never indexed) are completed from the 
     assert.equal(store.messages.pendingTexts(100).length, 12);
     await store.close();
     store = new SqliteStore({ dataDir: dir });
-    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
     await again.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'hazelnut' })).length, 12);
@@ -93,7 +93,7 @@ test('the full-text index is a database of its own: deleted (or migrated from in
     const first = await setup(dir);
     const inbox = first.inbox;
     let store = first.store;
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
     await Promise.all(Array.from({ length: 9 }, (_, i) => ingest.ingest({ raw: msg(i, i < 4 ? 'macadamia' : 'cashew'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'macadamia' })).length, 4);
@@ -107,7 +107,7 @@ test('the full-text index is a database of its own: deleted (or migrated from in
     store = new SqliteStore({ dataDir: dir });
     assert.equal(store.db.prepare("SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'text_index'").pluck().get(), 0);
     assert.equal(store.messages.pendingTexts(100).length, 9);
-    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus(), groupCommit: store.groupCommit });
+    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
     await again.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'macadamia' })).length, 4);

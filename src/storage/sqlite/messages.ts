@@ -59,11 +59,11 @@ export class SqliteMessages implements MessageRepo {
   }
 
   /**
-   * Commits the items in one transaction (a savepoint of the writer thread's batch) without waiting for the disk:
-   * the caller (core/ingest.ts) syncs the WAL once for its whole group before it answers anyone.
+   * Commits the items in one transaction (a savepoint of the writer thread's batch) and resolves once it is on
+   * disk: the WAL sync is shared with every write committed meanwhile (group commit).
    */
   async appendMany(items: NewMessage[]): Promise<AppendOutcome[]> {
-    const out = await this.write<AppendOutcome[]>({ op: 'append', items: items.map(appendItem) }, 'none');
+    const out = await this.write<AppendOutcome[]>({ op: 'append', items: items.map(appendItem) }, 'now');
     // Every text is marked pending by the append; the caller indexes deferred ones (core/ingest.ts). The others
     // are indexed before this resolves, as the interface promises (SEARCH finds them at once).
     const now = items.filter((it, i) => it.index && !it.deferText && out[i]?.ok);
@@ -99,22 +99,25 @@ export class SqliteMessages implements MessageRepo {
   /**
    * Runs one write: on the writer thread when there is one (batched with the other writes queued meanwhile), else
    * in its turn on this connection. `sync`: 'now' resolves once the WAL is on disk, 'soon' schedules that sync
-   * (lazyFlagSync), 'none' leaves it to the caller.
+   * (lazyFlagSync).
    */
-  private async write<T extends WriteResult>(op: WriteOp, sync: 'now' | 'soon' | 'none'): Promise<T> {
+  private async write<T extends WriteResult>(op: WriteOp, sync: 'now' | 'soon'): Promise<T> {
     const gc = this.gc;
     if (!gc) return this.gate.write(() => this.writes.apply(op) as T);
-    let r: T | undefined;
     if (this.writer.available) {
       try {
-        r = await this.writer.write<T>(op);
+        // 'now': the thread answers after its own WAL sync (no round trip through the event loop for it).
+        const r = await this.writer.write<T>(op, sync === 'now');
+        if (sync === 'soon') this.syncSoon(gc);
+        else this.checkpointSoon();
+        return r;
       } catch (err) {
         if (!(err instanceof WriterUnavailable) || !this.db.open) throw err;
       }
     }
-    r ??= await gc.deferSyncInTurn(() => this.writes.apply(op) as T);
+    const r = await gc.deferSyncInTurn(() => this.writes.apply(op) as T);
     if (sync === 'soon') this.syncSoon(gc);
-    else if (sync === 'now') await gc.syncCommitted();
+    else await gc.syncCommitted();
     return r;
   }
 

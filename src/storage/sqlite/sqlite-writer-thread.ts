@@ -4,11 +4,13 @@
  * - batches of message writes (message-writes.ts: new messages, flag changes, expunges, copies, \Recent claims,
  *   cleared full-text markers), each batch one IMMEDIATE transaction with a savepoint per write;
  * - PASSIVE WAL checkpoints when the text index thread (which normally runs them) is not available.
- * synchronous = NORMAL: commits append to the WAL without an fsync; the event loop's group commit fdatasyncs the
- * WAL (one descriptor of the same inode) before it answers anything that must be durable. The full-text index is
+ * synchronous = NORMAL: commits append to the WAL without an fsync; a batch with a write that must be durable
+ * before its answer (new messages, COPY/MOVE, and everything with [storage] fsync = "always") is answered after
+ * an fdatasync of the WAL that this thread runs in the thread pool, shared by the batches committed meanwhile. The full-text index is
  * another database and another thread (text-index-thread.ts): this connection does not attach it, so its write
  * transactions never wait for the index's.
  */
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { MessageWrites, type WriteOp } from './message-writes.js';
@@ -18,6 +20,8 @@ interface Request {
   /** Copy the WAL into the database file (PASSIVE: never waits for, nor blocks, the other connections). */
   checkpoint?: boolean;
   ops?: WriteOp[];
+  /** Answer only once the batch is on disk (a WAL fdatasync that started after its commit). */
+  sync?: boolean;
 }
 
 const db = new Database((workerData as { dbFile: string }).dbFile);
@@ -43,16 +47,56 @@ function revive(ops: WriteOp[]): WriteOp[] {
   return ops;
 }
 
+/**
+ * Group commit on this thread: a batch that must be durable is answered after an fdatasync of the WAL in the
+ * thread pool, while this thread goes on with the next batches; batches committed while a sync runs share the
+ * next one. (One descriptor of the WAL, kept open: SQLite resets the file in place and deletes it only when the
+ * last connection closes, and the event loop's connection stays open while this thread runs.)
+ */
+const walFile = `${(workerData as { dbFile: string }).dbFile}-wal`;
+let walFd: number | null = null;
+let running: Promise<void> | null = null;
+let next: Promise<void> | null = null;
+function datasync(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      walFd ??= openSync(walFile, 'r+');
+    } catch (err) {
+      reject(err as Error);
+      return;
+    }
+    fdatasync(walFd, (err) => (err ? reject(err) : resolve()));
+  });
+}
+function syncCommitted(): Promise<void> {
+  if (!running) {
+    running = datasync().finally(() => (running = null));
+    return running;
+  }
+  next ??= running.then(
+    () => ((next = null), syncCommitted()),
+    () => ((next = null), syncCommitted()),
+  );
+  return next;
+}
+
 parentPort!.on('message', (req: Request | 'close') => {
   if (req === 'close') {
     db.close();
+    if (walFd !== null) closeSync(walFd);
     parentPort!.close();
     return;
   }
   try {
     if (req.ops) {
       writes ??= new MessageWrites(db);
-      parentPort!.postMessage({ id: req.id, ok: true, replies: writes.batch(revive(req.ops)) });
+      const replies = writes.batch(revive(req.ops));
+      if (!req.sync) parentPort!.postMessage({ id: req.id, ok: true, replies });
+      else
+        syncCommitted().then(
+          () => parentPort!.postMessage({ id: req.id, ok: true, replies }),
+          (err: Error) => parentPort!.postMessage({ id: req.id, ok: false, error: `committed but not synced to disk: ${err.message}` }),
+        );
     } else {
       if (req.checkpoint) db.pragma('wal_checkpoint(PASSIVE)');
       parentPort!.postMessage({ id: req.id, ok: true });

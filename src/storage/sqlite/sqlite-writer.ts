@@ -21,6 +21,7 @@ export { ThreadGone as WriterGone, ThreadUnavailable as WriterUnavailable };
 
 interface Queued {
   op: WriteOp;
+  sync: boolean;
   resolve: (v: WriteResult) => void;
   reject: (e: Error) => void;
 }
@@ -30,7 +31,7 @@ interface Reply extends ThreadReply {
 }
 
 export class SqliteWriter {
-  private readonly thread: DbThread<{ ops?: WriteOp[]; checkpoint?: boolean }, Reply>;
+  private readonly thread: DbThread<{ ops?: WriteOp[]; checkpoint?: boolean; sync?: boolean }, Reply>;
   private queue: Queued[] = [];
   private pumping = false;
 
@@ -51,10 +52,13 @@ export class SqliteWriter {
     await this.thread.request({ checkpoint: true });
   }
 
-  /** Queues one message write; resolves with its result once its batch committed (not yet synced to disk). */
-  write<T extends WriteResult>(op: WriteOp): Promise<T> {
+  /**
+   * Queues one message write; resolves with its result once its batch committed, and with `sync` once that commit
+   * is on disk too (the thread's fdatasync of the WAL, shared by the batches committed meanwhile).
+   */
+  write<T extends WriteResult>(op: WriteOp, sync = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ op, resolve: resolve as (v: WriteResult) => void, reject });
+      this.queue.push({ op, sync, resolve: resolve as (v: WriteResult) => void, reject });
       if (!this.pumping) void this.pump();
     });
   }
@@ -87,7 +91,8 @@ export class SqliteWriter {
   private async send(batch: Queued[]): Promise<void> {
     let replies: WriteReply[];
     try {
-      replies = (await this.gate.worker(() => this.thread.request({ ops: batch.map((q) => q.op) }))).replies ?? [];
+      const sync = batch.some((q) => q.sync);
+      replies = (await this.gate.worker(() => this.thread.request({ ops: batch.map((q) => q.op), sync }))).replies ?? [];
     } catch (err) {
       for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? err : new Error((err as Error).message));
       return;

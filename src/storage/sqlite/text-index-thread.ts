@@ -13,8 +13,27 @@
  * checkpoint copies pages into postern.db and fsyncs twice, several milliseconds under load, and runs beside the
  * writer thread's transactions (SQLite lets one checkpointer and one writer work at once) instead of between them.
  */
+import { readlinkSync } from 'node:fs';
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+
+/**
+ * Background work at a lower CPU priority (nice 10 for this thread only; Linux gives each thread its own): when
+ * the cores are busy, the sessions' event loop and the writer thread come first, and indexing takes what is left
+ * (it catches up when the load drops; SEARCH catches up first anyway). An unprivileged process may always lower a
+ * priority. Elsewhere than Linux the thread keeps the process's priority.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, Math.max(os.getPriority(tid), NICE));
+  } catch {
+    // no /proc, or not permitted: keep the priority
+  }
+}
+const NICE = 10;
+lowerPriority();
 
 interface Request {
   id: number;
