@@ -85,15 +85,35 @@ export class SqliteMailboxes implements MailboxRepo {
     prep(this.db, 'UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, mailboxId);
   }
 
+  /**
+   * Claims of this process not yet in the database, by mailbox id and UIDVALIDITY (a mailbox deleted and created
+   * again may get the same id): the IMAP sessions that claim \Recent all live in this process, so the claim is
+   * decided here, synchronously, and written behind through claimWriter (the writer thread). SELECT and the
+   * EXISTS after an APPEND then answer without waiting for a write. A claim lost to a crash only shows a message
+   * as \Recent once more (RFC 3501 2.3.2 allows that).
+   */
+  private readonly claims = new Map<string, number>();
+
   async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
-    // Nothing to claim (every UID below uidNext already claimed): no write at all. first_recent_uid only grows,
-    // so a claim racing with this read changes nothing for this caller.
-    const r = prep(this.db, 'SELECT first_recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+    const r = prep(this.db, 'SELECT first_recent_uid, uidvalidity FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
     if (!r) return uidNext;
-    if (uidNext <= (r.first_recent_uid as number)) return r.first_recent_uid as number;
-    if (this.claimWriter) return this.claimWriter(mailboxId, uidNext);
+    const key = `${mailboxId}/${r.uidvalidity as number}`;
+    const first = Math.max(r.first_recent_uid as number, this.claims.get(key) ?? 0);
+    // Nothing to claim (every UID below uidNext already claimed): no write at all.
+    if (uidNext <= first) return first;
+    if (this.claimWriter) {
+      this.claims.set(key, uidNext);
+      // The database's value only grows (claimRecentTx), so writes landing out of order do no harm; once this one
+      // is in, the entry is no longer needed.
+      void this.claimWriter(mailboxId, uidNext)
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.claims.get(key) === uidNext) this.claims.delete(key);
+        });
+      return first;
+    }
     // No fsync on the event loop for this one (every SELECT): a claim lost to a power cut only shows a message
-    // as \Recent once more (RFC 3501 2.3.2 allows that); the next durable commit's WAL sync covers it anyway.
+    // as \Recent once more; the next durable commit's WAL sync covers it anyway.
     return this.gc ? this.gc.deferSyncInTurn(() => claimRecentTx(this.db, mailboxId, uidNext)) : claimRecentTx(this.db, mailboxId, uidNext);
   }
 }
