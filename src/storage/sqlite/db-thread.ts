@@ -18,13 +18,15 @@ export interface ThreadReply {
   id: number;
   ok: boolean;
   error?: string;
+  /** An interim message (the request is not answered yet): passed to the request's onProgress. */
+  progress?: boolean;
 }
 
 export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply> {
   private worker: Worker | null = null;
   private broken = false;
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (m: Rep) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (m: Rep) => void; reject: (e: Error) => void; onProgress?: () => void }>();
   private idleTimer: NodeJS.Timeout | null = null;
 
   /** `script`: the thread's module name in dist/storage/sqlite (without .js); `enabled` false: never started. */
@@ -45,13 +47,13 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
     return this.waiting.size > 0;
   }
 
-  request(body: Req): Promise<Rep> {
+  request(body: Req, onProgress?: () => void): Promise<Rep> {
     const w = this.start();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     const id = ++this.seq;
     return new Promise<Rep>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, onProgress });
       w.postMessage({ id, ...body });
     });
   }
@@ -72,6 +74,10 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
     w.unref();
     w.on('message', (m: Rep) => {
       const p = this.waiting.get(m.id);
+      if (m.progress) {
+        p?.onProgress?.();
+        return;
+      }
       this.waiting.delete(m.id);
       if (m.ok) p?.resolve(m);
       else p?.reject(new Error(m.error));

@@ -92,11 +92,14 @@ parentPort!.on('message', (req: Request | 'close') => {
       writes ??= new MessageWrites(db);
       const replies = writes.batch(revive(req.ops));
       if (!req.sync) parentPort!.postMessage({ id: req.id, ok: true, replies });
-      else
+      else {
+        // Committed: the event loop may send the next batch (and its own writers may go) while this one syncs.
+        parentPort!.postMessage({ id: req.id, ok: true, progress: true });
         syncCommitted().then(
           () => parentPort!.postMessage({ id: req.id, ok: true, replies }),
           (err: Error) => parentPort!.postMessage({ id: req.id, ok: false, error: `committed but not synced to disk: ${err.message}` }),
         );
+      }
     } else {
       if (req.checkpoint) db.pragma('wal_checkpoint(PASSIVE)');
       parentPort!.postMessage({ id: req.id, ok: true });

@@ -88,20 +88,36 @@ export class SqliteWriter {
     }
   }
 
+  /**
+   * Sends one batch; returns once the thread committed it (its in-flight slot and the WriteGate are free again),
+   * and answers the batch's writes when the thread's reply comes (for a batch that must be durable, after its sync).
+   */
   private async send(batch: Queued[]): Promise<void> {
-    let replies: WriteReply[];
+    const fail = (err: unknown) => {
+      for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? (err as Error) : new Error((err as Error).message));
+    };
+    const answer = (reply: Reply) => {
+      const replies = reply.replies ?? [];
+      batch.forEach((q, i) => {
+        const r = replies[i];
+        if (r?.ok) q.resolve(r.value);
+        else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
+      });
+    };
+    let final: Promise<Reply> | null = null;
     try {
-      const sync = batch.some((q) => q.sync);
-      replies = (await this.gate.worker(() => this.thread.request({ ops: batch.map((q) => q.op), sync }))).replies ?? [];
+      await this.gate.worker(() => {
+        let committed!: () => void;
+        const progress = new Promise<void>((r) => (committed = r));
+        const sync = batch.some((q) => q.sync);
+        final = this.thread.request({ ops: batch.map((q) => q.op), sync }, committed);
+        return Promise.race([progress, final]);
+      });
     } catch (err) {
-      for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? err : new Error((err as Error).message));
+      fail(err);
       return;
     }
-    batch.forEach((q, i) => {
-      const r = replies[i];
-      if (r?.ok) q.resolve(r.value);
-      else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
-    });
+    void final!.then(answer, fail);
   }
 
   stop(): Promise<void> {
