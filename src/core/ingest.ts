@@ -289,12 +289,15 @@ class TextIndexer {
       this.scanAfter = 0;
       return;
     }
-    const chunk: BlobText[] = [];
+    const ids: string[] = [];
     for (const r of rows) {
       this.scanAfter = r.row;
-      if (this.backlog.has(r.blobId)) continue;
-      chunk.push({ blobId: r.blobId, ...(await this.readText(r.blobId)) });
+      if (!this.backlog.has(r.blobId)) ids.push(r.blobId);
     }
+    // The store reads and parses these bodies off the event loop when it can (a burst can leave thousands).
+    if (ids.length && (await this.messages.indexBlobTexts?.(ids))) return;
+    const chunk: BlobText[] = [];
+    for (const blobId of ids) chunk.push({ blobId, ...(await this.readText(blobId)) });
     await this.commit(chunk);
   }
 

@@ -248,6 +248,11 @@ export interface MessageRepo {
   appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
   /** Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction). */
   indexTexts?(texts: BlobText[]): Promise<void>;
+  /**
+   * Indexes pending blobs whose text the caller does not hold, reading the bodies itself off the event loop;
+   * resolves false when it cannot (the caller then reads them and calls indexTexts).
+   */
+  indexBlobTexts?(blobIds: string[]): Promise<boolean>;
   /** True while indexTexts runs off the event loop (a worker thread): the caller need not time-slice it. */
   textIndexOffThread?(): boolean;
   /** Blob ids still marked pending (committed with deferText, not yet indexed), oldest first. */

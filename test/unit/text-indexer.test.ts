@@ -20,8 +20,8 @@ const filler = 'Nothing much to report in this paragraph, just words to fill a l
 const msg = (i: number, word: string) =>
   Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i} ${word}\r\nMessage-ID: <m${i}@x.test>\r\n\r\nBody of message ${i} mentions ${word}.\r\n${filler}`);
 
-async function setup(dir: string) {
-  const store = new SqliteStore({ dataDir: dir });
+async function setup(dir: string, inlineBlobMax?: number) {
+  const store = new SqliteStore({ dataDir: dir, inlineBlobMax });
   await store.directory.addDomain('x.test');
   const acc = await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [{ name: 'INBOX', specialUse: null }]);
   const inbox = (await store.mailboxes.get(acc!.id, 'INBOX'))!;
@@ -44,10 +44,11 @@ test('text is indexed after the commit; textIndexed() makes every message search
   }
 });
 
-test('markers left by a crash (committed, never indexed) are completed from the blobs by the next process', async () => {
+for (const inline of [undefined, 0]) {
+  test(`markers left by a crash (committed, never indexed) are completed from the blobs by the next process (bodies ${inline === 0 ? 'in files' : 'in the database'})`, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
   try {
-    const first = await setup(dir);
+    const first = await setup(dir, inline);
     const inbox = first.inbox;
     let store = first.store;
     const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
@@ -57,7 +58,7 @@ test('markers left by a crash (committed, never indexed) are completed from the 
     store.searchDb.exec('DELETE FROM fts.text_index; UPDATE blob_text SET pending = 1');
     assert.equal(store.messages.pendingTexts(100).length, 12);
     await store.close();
-    store = new SqliteStore({ dataDir: dir });
+    store = new SqliteStore({ dataDir: dir, inlineBlobMax: inline });
     const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
     await again.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
@@ -67,6 +68,7 @@ test('markers left by a crash (committed, never indexed) are completed from the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+}
 
 test('a message appended through the repository with its index data is searchable when appendMany resolves', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));

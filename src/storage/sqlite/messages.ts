@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import path from 'node:path';
 import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type GroupCommit, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
@@ -19,7 +20,7 @@ export class SqliteMessages implements MessageRepo {
   private readonly writes: MessageWrites;
   private readonly writer: SqliteWriter;
   private readonly searchImap: ImapMessageStore;
-  private readonly textThread: DbThread<{ texts?: Array<{ row: number; headers: string; body: string }>; checkpoint?: boolean }>;
+  private readonly textThread: DbThread<{ texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean }>;
   constructor(
     private readonly db: Database.Database,
     /**
@@ -43,7 +44,7 @@ export class SqliteMessages implements MessageRepo {
     this.searchImap = searchDb === db ? this.imap : new ImapMessageStore(searchDb);
     this.writes = new MessageWrites(db, this.imap);
     this.writer = new SqliteWriter(db.name, gate, threads);
-    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name), dbFile: db.name }, threads);
+    this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name), dbFile: db.name, blobDir: path.join(path.dirname(db.name), 'blobs') }, threads);
     this.stmts = {
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
@@ -150,6 +151,29 @@ export class SqliteMessages implements MessageRepo {
       }
     }
     await this.gate.write(() => this.searchImap.indexTexts(texts));
+  }
+
+  /**
+   * Indexes blobs still marked pending whose text the caller does not have (core/ingest.ts's database scan): on
+   * the text index thread, which reads and parses the bodies itself. False when that thread is not available
+   * (the caller then reads the texts and calls indexTexts).
+   */
+  async indexBlobTexts(blobIds: string[]): Promise<boolean> {
+    if (!this.textThread.available || !this.writer.available) return false;
+    const rows: Array<{ row: number; blobId: string }> = [];
+    for (const blobId of new Set(blobIds)) {
+      const row = this.stmts.pendingTextId.get(blobId) as number | undefined;
+      if (row !== undefined) rows.push({ row, blobId });
+    }
+    if (!rows.length) return true;
+    try {
+      await this.textThread.request({ blobs: rows });
+    } catch (err) {
+      if (err instanceof ThreadUnavailable && this.db.open) return false;
+      throw err;
+    }
+    await this.write({ op: 'textsDone', blobIds: rows.map((r) => r.blobId) }, 'soon');
+    return true;
   }
   /**
    * Asks for a WAL checkpoint shortly (called after each group-commit sync), off the event loop: on the text index

@@ -13,10 +13,13 @@
  * checkpoint copies pages into postern.db and fsyncs twice, several milliseconds under load, and runs beside the
  * writer thread's transactions (SQLite lets one checkpointer and one writer work at once) instead of between them.
  */
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { parseMessage } from '../../lib/mime/parse.js';
+import { messageIndexData } from '../../core/message-index.js';
 
 /**
  * Background work at a lower CPU priority (nice 10 for this thread only; Linux gives each thread its own): when
@@ -38,13 +41,41 @@ lowerPriority();
 interface Request {
   id: number;
   texts?: Array<{ row: number; headers: string; body: string }>;
+  /**
+   * Texts to extract here from the stored bodies (markers a crash left, texts the event loop's bounded backlog
+   * dropped): reading and parsing thousands of bodies after a burst would otherwise cost the event loop seconds.
+   */
+  blobs?: Array<{ row: number; blobId: string }>;
   /** A PASSIVE checkpoint of the main database's WAL. */
   checkpoint?: boolean;
 }
 
-const data = workerData as { textDbFile: string; dbFile: string };
+const data = workerData as { textDbFile: string; dbFile: string; blobDir: string };
 const db = new Database(data.textDbFile);
 let main: Database.Database | null = null;
+function mainDb(): Database.Database {
+  if (!main) {
+    main = new Database(data.dbFile);
+    main.pragma('busy_timeout = 10000');
+  }
+  return main;
+}
+
+/** A stored body: in the main database (up to [storage] inline_blob_max) or its file (FsBlobStore's layout). */
+function blobBytes(id: string): Buffer {
+  const inline = mainDb().prepare('SELECT data FROM blob_data WHERE id = ?').pluck().get(id) as Buffer | undefined;
+  return inline ?? readFileSync(path.join(data.blobDir, id.slice(0, 2), id));
+}
+
+function textOf(blobId: string): { headers: string; body: string } {
+  try {
+    const raw = blobBytes(blobId);
+    const ix = messageIndexData(raw, parseMessage(raw));
+    return { headers: ix.headers, body: ix.body };
+  } catch {
+    return { headers: '', body: '' }; // a body we cannot read: indexed empty rather than retried forever
+  }
+}
 db.pragma('busy_timeout = 10000');
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
@@ -61,13 +92,9 @@ parentPort!.on('message', (req: Request | 'close') => {
     return;
   }
   try {
-    if (req.checkpoint) {
-      if (!main) {
-        main = new Database(data.dbFile);
-        main.pragma('busy_timeout = 10000');
-      }
-      main.pragma('wal_checkpoint(PASSIVE)');
-    } else run.immediate(req.texts ?? []);
+    if (req.checkpoint) mainDb().pragma('wal_checkpoint(PASSIVE)');
+    else if (req.blobs) run.immediate(req.blobs.map((b) => ({ row: b.row, ...textOf(b.blobId) })));
+    else run.immediate(req.texts ?? []);
     parentPort!.postMessage({ id: req.id, ok: true });
   } catch (err) {
     parentPort!.postMessage({ id: req.id, ok: false, error: (err as Error).message });
