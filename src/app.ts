@@ -152,7 +152,7 @@ export class App {
     this.inbound ??= buildInboundPipeline(settings, {
       log: this.log,
       lookup: createDnsLookup({ servers: settings.dns.servers }),
-      greylist: new SqliteGreylist(this.store.db),
+      greylist: new SqliteGreylist(this.store.db, (fn) => this.store.writeTurn(fn)),
     });
     return this.inbound;
   }

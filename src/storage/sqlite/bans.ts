@@ -6,16 +6,22 @@ import type { Row } from './rows.js';
 const banFrom = (r: Row): Ban => ({ ip: r.ip as string, created: r.created as number, until: r.until as number, reason: r.reason as string });
 
 export class SqliteBans implements BanRepo {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    /** Runs a write in its turn with the store's writer thread (the WriteGate): no busy-handler sleep here. */
+    private readonly turn: <T>(fn: () => T) => Promise<T> = async (fn) => fn(),
+  ) {}
 
   async put(ban: Ban): Promise<void> {
-    this.db
-      .prepare('INSERT INTO bans(ip, created, until, reason) VALUES (?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET created = excluded.created, until = excluded.until, reason = excluded.reason')
-      .run(ban.ip, ban.created, ban.until, ban.reason);
+    await this.turn(() =>
+      this.db
+        .prepare('INSERT INTO bans(ip, created, until, reason) VALUES (?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET created = excluded.created, until = excluded.until, reason = excluded.reason')
+        .run(ban.ip, ban.created, ban.until, ban.reason),
+    );
   }
 
   async delete(ip: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM bans WHERE ip = ?').run(ip).changes > 0;
+    return this.turn(() => this.db.prepare('DELETE FROM bans WHERE ip = ?').run(ip).changes > 0);
   }
 
   async active(now: number): Promise<Ban[]> {
@@ -23,6 +29,6 @@ export class SqliteBans implements BanRepo {
   }
 
   async purge(now: number): Promise<number> {
-    return this.db.prepare('DELETE FROM bans WHERE until <= ?').run(now).changes;
+    return this.turn(() => this.db.prepare('DELETE FROM bans WHERE until <= ?').run(now).changes);
   }
 }

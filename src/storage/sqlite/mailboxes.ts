@@ -9,6 +9,8 @@ export class SqliteMailboxes implements MailboxRepo {
     private readonly gc?: GroupCommit,
     /** Runs the \Recent claim's write elsewhere (SqliteMessages: on the writer thread); else here. */
     private readonly claimWriter?: (mailboxId: number, uidNext: number) => Promise<number>,
+    /** Runs a write transaction in its turn with the store's writer thread (SqliteStore: the WriteGate). */
+    private readonly turn: <T>(fn: () => T) => Promise<T> = async (fn) => fn(),
   ) {}
   async list(accountId: number): Promise<Mailbox[]> {
     return (prep(this.db, 'SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name').all(accountId) as Row[]).map(mailboxFrom);
@@ -26,63 +28,69 @@ export class SqliteMailboxes implements MailboxRepo {
     return r ? mailboxFrom(r) : null;
   }
   async create(accountId: number, name: string, specialUse: SpecialUse | null): Promise<Mailbox | null> {
-    return this.db
-      .transaction(() => {
-        if (prep(this.db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name)) return null;
-        const id = prep(this.db, 'INSERT INTO mailboxes(account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)').run(accountId, name, specialUse, newUidValidity(this.db)).lastInsertRowid;
-        return mailboxFrom(prep(this.db, 'SELECT * FROM mailboxes WHERE id = ?').get(id) as Row);
-      })
-      .immediate();
+    return this.turn(() =>
+      this.db
+        .transaction(() => {
+          if (prep(this.db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name)) return null;
+          const id = prep(this.db, 'INSERT INTO mailboxes(account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)').run(accountId, name, specialUse, newUidValidity(this.db)).lastInsertRowid;
+          return mailboxFrom(prep(this.db, 'SELECT * FROM mailboxes WHERE id = ?').get(id) as Row);
+        })
+        .immediate(),
+    );
   }
 
   async rename(accountId: number, from: string, to: string): Promise<boolean> {
     const db = this.db;
-    return db
-      .transaction(() => {
-        const src = prep(db, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, from) as Row | undefined;
-        if (!src || prep(db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, to)) return false;
-        if (from === 'INBOX') {
-          // RFC 9051 6.3.6: all messages move to a new mailbox; INBOX stays, empty; its inferiors are not renamed.
-          const id = prep(db, 'INSERT INTO mailboxes(account_id, name, special_use, uidvalidity, uidnext, highestmodseq, message_count, unseen_count, total_size) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)')
-            .run(accountId, to, newUidValidity(db), src.uidnext, (src.highestmodseq as number) + 1, src.message_count, src.unseen_count, src.total_size).lastInsertRowid;
-          const modseq = (src.highestmodseq as number) + 1;
-          prep(db, 'INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?').run(modseq, src.id);
-          prep(db, 'UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?').run(id, src.id);
-          prep(db, 'UPDATE mailboxes SET highestmodseq = ?, message_count = 0, unseen_count = 0, total_size = 0 WHERE id = ?').run(modseq, src.id);
+    return this.turn(() =>
+      db
+        .transaction(() => {
+          const src = prep(db, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, from) as Row | undefined;
+          if (!src || prep(db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, to)) return false;
+          if (from === 'INBOX') {
+            // RFC 9051 6.3.6: all messages move to a new mailbox; INBOX stays, empty; its inferiors are not renamed.
+            const id = prep(db, 'INSERT INTO mailboxes(account_id, name, special_use, uidvalidity, uidnext, highestmodseq, message_count, unseen_count, total_size) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)')
+              .run(accountId, to, newUidValidity(db), src.uidnext, (src.highestmodseq as number) + 1, src.message_count, src.unseen_count, src.total_size).lastInsertRowid;
+            const modseq = (src.highestmodseq as number) + 1;
+            prep(db, 'INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?').run(modseq, src.id);
+            prep(db, 'UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?').run(id, src.id);
+            prep(db, 'UPDATE mailboxes SET highestmodseq = ?, message_count = 0, unseen_count = 0, total_size = 0 WHERE id = ?').run(modseq, src.id);
+            return true;
+          }
+          const prefix = from + '/';
+          const kids = prep(db, 'SELECT id, name FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?').all(accountId, prefix.length, prefix) as Row[];
+          for (const k of kids) {
+            const nn = to + '/' + (k.name as string).slice(prefix.length);
+            if (prep(db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, nn)) return false;
+          }
+          prep(db, 'UPDATE mailboxes SET name = ? WHERE id = ?').run(to, src.id);
+          for (const k of kids) prep(db, 'UPDATE mailboxes SET name = ? WHERE id = ?').run(to + '/' + (k.name as string).slice(prefix.length), k.id);
           return true;
-        }
-        const prefix = from + '/';
-        const kids = prep(db, 'SELECT id, name FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?').all(accountId, prefix.length, prefix) as Row[];
-        for (const k of kids) {
-          const nn = to + '/' + (k.name as string).slice(prefix.length);
-          if (prep(db, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, nn)) return false;
-        }
-        prep(db, 'UPDATE mailboxes SET name = ? WHERE id = ?').run(to, src.id);
-        for (const k of kids) prep(db, 'UPDATE mailboxes SET name = ? WHERE id = ?').run(to + '/' + (k.name as string).slice(prefix.length), k.id);
-        return true;
-      })
-      .immediate();
+        })
+        .immediate(),
+    );
   }
 
   async delete(mailboxId: number): Promise<boolean> {
     const db = this.db;
-    return db
-      .transaction(() => {
-        const mb = prep(db, 'SELECT * FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
-        if (!mb) return false;
-        prep(db, 'UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.mailbox_id = ? AND m.blob_id = blobs.id) WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)').run(mailboxId, mailboxId);
-        const t = prep(db, 'SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM messages WHERE mailbox_id = ?').get(mailboxId) as Row;
-        prep(db, 'UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = ?').run(t.bytes, t.n, mb.account_id);
-        prep(db, 'DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
-        prep(db, 'DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
-        prep(db, 'DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
-        return true;
-      })
-      .immediate();
+    return this.turn(() =>
+      db
+        .transaction(() => {
+          const mb = prep(db, 'SELECT * FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+          if (!mb) return false;
+          prep(db, 'UPDATE blobs SET refs = refs - (SELECT count(*) FROM messages m WHERE m.mailbox_id = ? AND m.blob_id = blobs.id) WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)').run(mailboxId, mailboxId);
+          const t = prep(db, 'SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM messages WHERE mailbox_id = ?').get(mailboxId) as Row;
+          prep(db, 'UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = ?').run(t.bytes, t.n, mb.account_id);
+          prep(db, 'DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
+          prep(db, 'DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
+          prep(db, 'DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
+          return true;
+        })
+        .immediate(),
+    );
   }
 
   async setSubscribed(mailboxId: number, subscribed: boolean): Promise<void> {
-    prep(this.db, 'UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, mailboxId);
+    await this.turn(() => prep(this.db, 'UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, mailboxId));
   }
 
   /**

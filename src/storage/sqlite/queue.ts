@@ -29,21 +29,28 @@ export class SqliteQueue implements QueueRepo {
   constructor(
     private readonly db: Database.Database,
     private readonly now: () => number,
+    /**
+     * Runs a write transaction in its turn with the store's writer thread (SqliteStore: the WriteGate), so it never
+     * sleeps in SQLite's busy handler on the event loop while the thread holds the lock.
+     */
+    private readonly turn: <T>(fn: () => T) => Promise<T> = async (fn) => fn(),
   ) {}
 
   async enqueue(e: NewQueueEntry): Promise<QueueEntry> {
     const id = randomBytes(9).toString('base64url');
     const t = this.now();
-    this.db
-      .transaction(() => {
-        this.db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1').run(e.blobId, e.size - e.prefix.length);
-        this.db
-          .prepare('INSERT INTO queue(id, sender, blob_id, prefix, size, created, account_id, envid, ret, smtputf8, body8bit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(id, e.sender, e.blobId, e.prefix, e.size, t, e.accountId, e.envid, e.ret, e.smtputf8 ? 1 : 0, e.body8bit ? 1 : 0);
-        const ins = this.db.prepare('INSERT INTO queue_recipients(queue_id, address, orcpt, notify, next_attempt) VALUES (?, ?, ?, ?, ?)');
-        for (const r of e.recipients) ins.run(id, r.address, r.orcpt, r.notify ? r.notify.join(',') : null, t);
-      })
-      .immediate();
+    await this.turn(() =>
+      this.db
+        .transaction(() => {
+          this.db.prepare('INSERT INTO blobs(id, size, refs) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET refs = refs + 1').run(e.blobId, e.size - e.prefix.length);
+          this.db
+            .prepare('INSERT INTO queue(id, sender, blob_id, prefix, size, created, account_id, envid, ret, smtputf8, body8bit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(id, e.sender, e.blobId, e.prefix, e.size, t, e.accountId, e.envid, e.ret, e.smtputf8 ? 1 : 0, e.body8bit ? 1 : 0);
+          const ins = this.db.prepare('INSERT INTO queue_recipients(queue_id, address, orcpt, notify, next_attempt) VALUES (?, ?, ?, ?, ?)');
+          for (const r of e.recipients) ins.run(id, r.address, r.orcpt, r.notify ? r.notify.join(',') : null, t);
+        })
+        .immediate(),
+    );
     return (await this.get(id))!;
   }
   async list(): Promise<QueueEntry[]> {
@@ -117,11 +124,13 @@ export class SqliteQueue implements QueueRepo {
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.db
-      .transaction(() => {
-        return this.removeEntry(id);
-      })
-      .immediate();
+    return this.turn(() =>
+      this.db
+        .transaction(() => {
+          return this.removeEntry(id);
+        })
+        .immediate(),
+    );
   }
 
   async due(now: number, limit: number): Promise<DueRecipient[]> {
@@ -135,24 +144,27 @@ export class SqliteQueue implements QueueRepo {
   }
   async lease(ids: number[], now: number, until: number): Promise<number[]> {
     if (!ids.length) return [];
-    return this.db
-      .transaction(() => {
-        const upd = this.db.prepare(`UPDATE queue_recipients SET lease_until = ? WHERE id = ? AND status = 'queued' AND lease_until <= ?`);
-        return ids.filter((id) => upd.run(until, id, now).changes === 1);
-      })
-      .immediate();
+    return this.turn(() =>
+      this.db
+        .transaction(() => {
+          const upd = this.db.prepare(`UPDATE queue_recipients SET lease_until = ? WHERE id = ? AND status = 'queued' AND lease_until <= ?`);
+          return ids.filter((id) => upd.run(until, id, now).changes === 1);
+        })
+        .immediate(),
+    );
   }
   async clearLeases(): Promise<void> {
-    this.db.prepare('UPDATE queue_recipients SET lease_until = 0 WHERE lease_until != 0').run();
+    await this.turn(() => this.db.prepare('UPDATE queue_recipients SET lease_until = 0 WHERE lease_until != 0').run());
   }
   async recordResults(queueId: string, results: QueueResult[], at: number): Promise<void> {
     if (!results.length) return;
-    this.db
-      .transaction(() => {
-        const upd = this.db.prepare(
-          `UPDATE queue_recipients SET status = ?, attempts = attempts + 1, next_attempt = ?, last_error = ?, last_attempt = ?, status_code = ?,
-             remote_mta = ?, tls = ?, lease_until = 0, dsn_pending = coalesce(?, dsn_pending) WHERE id = ? AND queue_id = ?`,
-        );
+    await this.turn(() =>
+      this.db
+        .transaction(() => {
+          const upd = this.db.prepare(
+            `UPDATE queue_recipients SET status = ?, attempts = attempts + 1, next_attempt = ?, last_error = ?, last_attempt = ?, status_code = ?,
+               remote_mta = ?, tls = ?, lease_until = 0, dsn_pending = coalesce(?, dsn_pending) WHERE id = ? AND queue_id = ?`,
+    );
         const hist = this.db.prepare('INSERT INTO queue_attempts(queue_id, recipient_id, at, status, status_code, diagnostic, remote_mta, tls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
         for (const r of results) {
           const tls = r.tls ? JSON.stringify(r.tls) : null;
@@ -163,7 +175,8 @@ export class SqliteQueue implements QueueRepo {
           hist.run(queueId, r.recipientId, at, r.status, r.statusCode, r.diagnostic, r.remoteMta, tls);
         }
       })
-      .immediate();
+      .immediate(),
+  );
   }
   async nextDue(): Promise<number | null> {
     const r = this.db.prepare(`SELECT min(next_attempt) AS t FROM queue_recipients WHERE status = 'queued'`).get() as Row;
@@ -179,44 +192,50 @@ export class SqliteQueue implements QueueRepo {
     return rows.map(dueFrom);
   }
   async markDelayNotified(ids: number[], dsn: boolean): Promise<void> {
-    this.db
-      .transaction(() => {
-        const upd = this.db.prepare(`UPDATE queue_recipients SET delay_notified = 1, dsn_pending = CASE WHEN ? THEN coalesce(dsn_pending, 'delayed') ELSE dsn_pending END WHERE id = ?`);
-        for (const id of ids) upd.run(dsn ? 1 : 0, id);
-      })
-      .immediate();
+    await this.turn(() =>
+      this.db
+        .transaction(() => {
+          const upd = this.db.prepare(`UPDATE queue_recipients SET delay_notified = 1, dsn_pending = CASE WHEN ? THEN coalesce(dsn_pending, 'delayed') ELSE dsn_pending END WHERE id = ?`);
+          for (const id of ids) upd.run(dsn ? 1 : 0, id);
+        })
+        .immediate(),
+    );
   }
   async withPendingDsn(limit: number): Promise<string[]> {
     return (this.db.prepare('SELECT DISTINCT queue_id FROM queue_recipients WHERE dsn_pending IS NOT NULL LIMIT ?').all(limit) as Row[]).map((r) => r.queue_id as string);
   }
   async dsnDone(ids: number[]): Promise<void> {
-    this.db
-      .transaction(() => {
-        const upd = this.db.prepare('UPDATE queue_recipients SET dsn_pending = NULL WHERE id = ?');
-        for (const id of ids) upd.run(id);
-      })
-      .immediate();
+    await this.turn(() =>
+      this.db
+        .transaction(() => {
+          const upd = this.db.prepare('UPDATE queue_recipients SET dsn_pending = NULL WHERE id = ?');
+          for (const id of ids) upd.run(id);
+        })
+        .immediate(),
+    );
   }
   async deleteIfComplete(id: string): Promise<boolean> {
-    return this.db
-      .transaction(() => {
-        const open = this.db
-          .prepare(`SELECT count(*) AS n FROM queue_recipients WHERE queue_id = ? AND (status IN ('queued', 'held') OR dsn_pending IS NOT NULL)`)
-          .get(id) as Row;
-        if ((open.n as number) > 0) return false;
-        return this.removeEntry(id);
-      })
-      .immediate();
+    return this.turn(() =>
+      this.db
+        .transaction(() => {
+          const open = this.db
+            .prepare(`SELECT count(*) AS n FROM queue_recipients WHERE queue_id = ? AND (status IN ('queued', 'held') OR dsn_pending IS NOT NULL)`)
+            .get(id) as Row;
+          if ((open.n as number) > 0) return false;
+          return this.removeEntry(id);
+        })
+        .immediate(),
+    );
   }
   async hold(id: string): Promise<number> {
-    return this.db.prepare(`UPDATE queue_recipients SET status = 'held' WHERE queue_id = ? AND status = 'queued'`).run(id).changes;
+    return this.turn(() => this.db.prepare(`UPDATE queue_recipients SET status = 'held' WHERE queue_id = ? AND status = 'queued'`).run(id).changes);
   }
   async release(id: string, now: number): Promise<number> {
-    return this.db.prepare(`UPDATE queue_recipients SET status = 'queued', next_attempt = ? WHERE queue_id = ? AND status = 'held'`).run(now, id).changes;
+    return this.turn(() => this.db.prepare(`UPDATE queue_recipients SET status = 'queued', next_attempt = ? WHERE queue_id = ? AND status = 'held'`).run(now, id).changes);
   }
   async retryNow(id: string | null, now: number): Promise<number> {
-    if (id === null) return this.db.prepare(`UPDATE queue_recipients SET next_attempt = ? WHERE status = 'queued' AND next_attempt > ?`).run(now, now).changes;
-    return this.db.prepare(`UPDATE queue_recipients SET next_attempt = ? WHERE queue_id = ? AND status = 'queued'`).run(now, id).changes;
+    if (id === null) return this.turn(() => this.db.prepare(`UPDATE queue_recipients SET next_attempt = ? WHERE status = 'queued' AND next_attempt > ?`).run(now, now).changes);
+    return this.turn(() => this.db.prepare(`UPDATE queue_recipients SET next_attempt = ? WHERE queue_id = ? AND status = 'queued'`).run(now, id).changes);
   }
 
   async relayRoutes(): Promise<RelayRoute[]> {
@@ -228,16 +247,18 @@ export class SqliteQueue implements QueueRepo {
   }
   async setRelayRoute(domain: string, change: Partial<Omit<RelayRoute, 'domain'>>): Promise<RelayRoute> {
     const d = domain.toLowerCase();
-    return this.db
-      .transaction(() => {
-        const cur = (this.db.prepare('SELECT * FROM relay_routes WHERE domain = ?').get(d) as Row | undefined) ?? null;
-        const next: RelayRoute = { ...(cur ? routeFrom(cur) : { domain: d, host: null, username: null, password: null, excluded: false }), ...change, domain: d };
-        this.db
-          .prepare('INSERT OR REPLACE INTO relay_routes(domain, host, username, password, excluded) VALUES (?, ?, ?, ?, ?)')
-          .run(d, next.host, next.username, next.password, next.excluded ? 1 : 0);
-        return next;
-      })
-      .immediate();
+    return this.turn(() =>
+      this.db
+        .transaction(() => {
+          const cur = (this.db.prepare('SELECT * FROM relay_routes WHERE domain = ?').get(d) as Row | undefined) ?? null;
+          const next: RelayRoute = { ...(cur ? routeFrom(cur) : { domain: d, host: null, username: null, password: null, excluded: false }), ...change, domain: d };
+          this.db
+            .prepare('INSERT OR REPLACE INTO relay_routes(domain, host, username, password, excluded) VALUES (?, ?, ?, ?, ?)')
+            .run(d, next.host, next.username, next.password, next.excluded ? 1 : 0);
+          return next;
+        })
+        .immediate(),
+    );
   }
 }
 

@@ -121,10 +121,11 @@ export class SqliteStore implements Store {
     };
     this.blobs = new SqliteBlobStore(this.db, new FsBlobStore(path.join(opts.dataDir, 'blobs')), this.groupCommit, opts.inlineBlobMax ?? SqliteStore.DEFAULT_INLINE_BLOB_MAX);
     this.messages = new SqliteMessages(this.db, this.groupCommit, gate, this.searchDb, opts.threads ?? true);
-    this.mailboxes = new SqliteMailboxes(this.db, this.groupCommit, (mailboxId, uidNext) => this.messages.claimRecent(mailboxId, uidNext));
+    const turn = <T>(fn: () => T): Promise<T> => gate.write(fn);
+    this.mailboxes = new SqliteMailboxes(this.db, this.groupCommit, (mailboxId, uidNext) => this.messages.claimRecent(mailboxId, uidNext), turn);
     this.messages.lazyFlagSync = (opts.fsync ?? 'optimized') === 'optimized';
-    this.queue = new SqliteQueue(this.db, now);
-    this.bans = new SqliteBans(this.db);
+    this.queue = new SqliteQueue(this.db, now, turn);
+    this.bans = new SqliteBans(this.db, turn);
   }
 
   /**
