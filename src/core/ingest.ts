@@ -166,6 +166,7 @@ const CHUNK_CHARS = 128 * 1024;
  */
 const BUSY_MS = 25;
 const STARVE_MS = 250;
+const SCAN_STARVE_MS = 1000;
 
 /**
  * Deferred full-text indexing (see the header). Invariant: every blob_text row with pending = 1 is either in
@@ -191,6 +192,7 @@ class TextIndexer {
   }
 
   private lastCommit = -Infinity;
+  private lastScan = -Infinity;
   /** When the oldest text of the backlog arrived (the backlog is a Map: insertion order). */
   private oldest = new Map<string, number>();
 
@@ -283,6 +285,11 @@ class TextIndexer {
       if (background && this.holdBack()) return; // messages are arriving: let their commits go first
     }
     if (this.backlog.size || !this.scanDb || performance.now() - t0 >= budgetMs) return;
+    // Bodies to read back (a burst overflowed the backlog): background work that waits for quiet, except for one
+    // chunk every SCAN_STARVE_MS while messages keep arriving (SEARCH's catch-up does not wait).
+    const now = performance.now();
+    if (background && now - this.lastCommit < BUSY_MS && now - this.lastScan < SCAN_STARVE_MS) return;
+    this.lastScan = now;
     const rows = this.messages.pendingTexts!(CHUNK_ENTRIES, this.scanAfter);
     if (!rows.length) {
       this.scanDb = false;
