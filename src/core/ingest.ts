@@ -175,7 +175,8 @@ const SCAN_STARVE_MS = 1000;
  * inserts the text and ignores blobs already indexed, so indexing twice is harmless.
  */
 class TextIndexer {
-  private readonly backlog = new Map<string, { headers: string; body: string }>();
+  /** Texts owed to the index, oldest first (a Map keeps insertion order), with when each arrived. */
+  private readonly backlog = new Map<string, { headers: string; body: string; at: number }>();
   private chars = 0;
   private scanDb = true;
   private scanAfter = 0;
@@ -193,8 +194,6 @@ class TextIndexer {
 
   private lastCommit = -Infinity;
   private lastScan = -Infinity;
-  /** When the oldest text of the backlog arrived (the backlog is a Map: insertion order). */
-  private oldest = new Map<string, number>();
 
   /** Texts go to a thread of the store (no time slicing on the event loop, and all of them are deferred). */
   get offThread(): boolean {
@@ -211,16 +210,15 @@ class TextIndexer {
     const now = performance.now();
     if (now - this.lastCommit >= BUSY_MS) return false;
     if (this.backlog.size >= CHUNK_ENTRIES || this.chars >= CHUNK_CHARS) return false;
-    const first = this.oldest.values().next();
-    return first.done || now - first.value < STARVE_MS;
+    const first = this.backlog.values().next();
+    return first.done || now - first.value.at < STARVE_MS;
   }
 
   add(blobId: string, headers: string, body: string): void {
     if (this.backlog.has(blobId)) return;
     if (this.backlog.size >= BACKLOG_MAX_ENTRIES || this.chars + body.length > BACKLOG_MAX_CHARS) this.scanDb = true;
     else {
-      this.backlog.set(blobId, { headers, body });
-      this.oldest.set(blobId, performance.now());
+      this.backlog.set(blobId, { headers, body, at: performance.now() });
       this.chars += headers.length + body.length;
     }
     this.schedule(this.holdBack() ? BUSY_MS : 0);
@@ -271,10 +269,7 @@ class TextIndexer {
         chunk.push({ blobId, headers: t.headers, body: t.body });
         chars += t.headers.length + t.body.length;
       }
-      for (const c of chunk) {
-        this.backlog.delete(c.blobId);
-        this.oldest.delete(c.blobId);
-      }
+      for (const c of chunk) this.backlog.delete(c.blobId);
       this.chars -= chars;
       try {
         await this.commit(chunk);

@@ -1,6 +1,14 @@
 /** Reads what a user's mailbox holds, through the same storage code the server uses. */
 import path from 'node:path';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
+import type { Mailbox } from '../../src/storage/types.js';
+
+/** The domain x.test and its account b@x.test with these mailboxes, in the order given (INBOX by default). */
+export async function testMailboxes(store: SqliteStore, names: string[] = ['INBOX']): Promise<Mailbox[]> {
+  await store.directory.addDomain('x.test');
+  const acc = (await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, names.map((name) => ({ name, specialUse: null }))))!;
+  return Promise.all(names.map(async (n) => (await store.mailboxes.get(acc.id, n))!));
+}
 
 export interface StoredMessage {
   uid: number;

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import { Ingest } from '../../src/core/ingest.js';
 import { ChangeBus } from '../../src/core/changes.js';
+import { testMailboxes } from '../harness/store.js';
 
 const body = (kb: number, tag: string) => {
   const line = `${tag} lorem ipsum dolor sit amet, consectetur adipiscing elit ${'x'.repeat(20)}\r\n`;
@@ -28,9 +29,7 @@ test('small bodies are stored in the database by the ingest transaction, large o
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-blobs-'));
   try {
     const { store, ingest } = await open(dir, 64 * 1024);
-    await store.directory.addDomain('x.test');
-    const acc = await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [{ name: 'INBOX', specialUse: null }]);
-    const inbox = (await store.mailboxes.get(acc!.id, 'INBOX'))!;
+    const [inbox] = await testMailboxes(store);
     const small = body(4, 'small');
     const large = body(100, 'large');
     const [a, b, c] = await Promise.all([
@@ -69,9 +68,7 @@ test('inline_blob_max = 0 keeps every body as a file; put() of a small body outs
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-blobs-'));
   try {
     const { store, ingest } = await open(dir, 0);
-    await store.directory.addDomain('x.test');
-    const acc = await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [{ name: 'INBOX', specialUse: null }]);
-    const inbox = (await store.mailboxes.get(acc!.id, 'INBOX'))!;
+    const [inbox] = await testMailboxes(store);
     const [o] = await ingest.ingest({ raw: body(2, 'file'), targets: [{ mailboxId: inbox.id }] });
     assert.ok(o!.ok && existsSync(store.blobs.path(o!.message.blobId)));
     await store.close();
@@ -90,9 +87,7 @@ test('migration 10 moves the MIME structure of existing messages from their rows
   const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-blobs-'));
   try {
     const { store, ingest } = await open(dir);
-    await store.directory.addDomain('x.test');
-    const acc = await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [{ name: 'INBOX', specialUse: null }]);
-    const inbox = (await store.mailboxes.get(acc!.id, 'INBOX'))!;
+    const [inbox] = await testMailboxes(store);
     const [o] = await ingest.ingest({ raw: body(3, 'mimed'), targets: [{ mailboxId: inbox.id }] });
     assert.ok(o!.ok);
     const expected = await store.messages.mime(o!.message.id);

@@ -12,20 +12,15 @@ import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import { MessageWrites } from '../../src/storage/sqlite/message-writes.js';
 import { Ingest } from '../../src/core/ingest.js';
 import { ChangeBus } from '../../src/core/changes.js';
+import { testMailboxes } from '../harness/store.js';
 import { Flag, type NewMessage } from '../../src/storage/types.js';
 
 const raw = (i: number, word: string) => Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i}\r\nMessage-ID: <w${i}@x.test>\r\n\r\nThis one is about ${word}.\r\n`);
 
 async function setup(dir: string, threads: boolean) {
   const store = new SqliteStore({ dataDir: dir, threads });
-  await store.directory.addDomain('x.test');
-  const acc = (await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [
-    { name: 'INBOX', specialUse: null },
-    { name: 'Archive', specialUse: null },
-  ]))!;
-  const inbox = (await store.mailboxes.get(acc.id, 'INBOX'))!;
-  const archive = (await store.mailboxes.get(acc.id, 'Archive'))!;
-  return { store, inbox, archive };
+  const [inbox, archive] = await testMailboxes(store, ['INBOX', 'Archive']);
+  return { store, inbox: inbox!, archive: archive! };
 }
 
 test('a batch is one transaction in which a failing write is undone alone', async () => {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import { Ingest } from '../../src/core/ingest.js';
 import { ChangeBus } from '../../src/core/changes.js';
+import { testMailboxes } from '../harness/store.js';
 import { parseMessage } from '../../src/lib/mime/parse.js';
 import { messageIndexData } from '../../src/core/message-index.js';
 
@@ -22,10 +23,8 @@ const msg = (i: number, word: string) =>
 
 async function setup(dir: string, inlineBlobMax?: number) {
   const store = new SqliteStore({ dataDir: dir, inlineBlobMax });
-  await store.directory.addDomain('x.test');
-  const acc = await store.directory.createAccount({ address: 'b@x.test', domain: 'x.test', passwordHash: 'x', quotaBytes: 0 }, [{ name: 'INBOX', specialUse: null }]);
-  const inbox = (await store.mailboxes.get(acc!.id, 'INBOX'))!;
-  return { store, inbox };
+  const [inbox] = await testMailboxes(store);
+  return { store, inbox: inbox! };
 }
 
 test('text is indexed after the commit; textIndexed() makes every message searchable', async () => {

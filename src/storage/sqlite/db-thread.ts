@@ -42,11 +42,6 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
     return !this.broken;
   }
 
-  /** Requests in flight. */
-  get busy(): boolean {
-    return this.waiting.size > 0;
-  }
-
   request(body: Req, onProgress?: () => void): Promise<Rep> {
     const w = this.start();
     if (this.idleTimer) clearTimeout(this.idleTimer);

@@ -4,12 +4,15 @@ import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOpe
 import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
 import { MessageWrites, appendItem, type WriteOp, type WriteResult } from './message-writes.js';
-import { SqliteWriter, WriterUnavailable } from './sqlite-writer.js';
+import { SqliteWriter } from './sqlite-writer.js';
 import { DbThread, ThreadUnavailable } from './db-thread.js';
 import { textDbFile } from './schema.js';
 import { WriteGate } from './write-gate.js';
 
 const SYNC_SOON_MS = 1000;
+
+/** A request to the text index thread (text-index-thread.ts). */
+type TextRequest = { texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean };
 const MIME_CACHE_ENTRIES = 2000;
 const CHECKPOINT_DELAY_MS = 250;
 
@@ -20,7 +23,7 @@ export class SqliteMessages implements MessageRepo {
   private readonly writes: MessageWrites;
   private readonly writer: SqliteWriter;
   private readonly searchImap: ImapMessageStore;
-  private readonly textThread: DbThread<{ texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean }>;
+  private readonly textThread: DbThread<TextRequest>;
   constructor(
     private readonly db: Database.Database,
     /**
@@ -113,7 +116,7 @@ export class SqliteMessages implements MessageRepo {
         else this.checkpointSoon();
         return r;
       } catch (err) {
-        if (!(err instanceof WriterUnavailable) || !this.db.open) throw err;
+        if (!(err instanceof ThreadUnavailable) || !this.db.open) throw err;
       }
     }
     const r = await gc.deferSyncInTurn(() => this.writes.apply(op) as T);
@@ -129,26 +132,8 @@ export class SqliteMessages implements MessageRepo {
    */
   async indexTexts(texts: BlobText[]): Promise<void> {
     if (this.textThread.available && this.writer.available) {
-      const rows: Array<{ row: number; headers: string; body: string }> = [];
-      const blobIds: string[] = [];
-      for (const t of texts) {
-        const row = this.stmts.pendingTextId.get(t.blobId) as number | undefined;
-        if (row === undefined || blobIds.includes(t.blobId)) continue; // indexed already
-        rows.push({ row, headers: t.headers, body: t.body });
-        blobIds.push(t.blobId);
-      }
-      if (!rows.length) return;
-      let sent = true;
-      try {
-        await this.textThread.request({ texts: rows });
-      } catch (err) {
-        if (!(err instanceof ThreadUnavailable) || !this.db.open) throw err;
-        sent = false;
-      }
-      if (sent) {
-        await this.write({ op: 'textsDone', blobIds }, 'soon');
-        return;
-      }
+      const rows = this.pendingRows(texts);
+      if (!rows.length || (await this.indexOnThread({ texts: rows }, rows))) return;
     }
     await this.gate.write(() => this.searchImap.indexTexts(texts));
   }
@@ -160,14 +145,30 @@ export class SqliteMessages implements MessageRepo {
    */
   async indexBlobTexts(blobIds: string[]): Promise<boolean> {
     if (!this.textThread.available || !this.writer.available) return false;
-    const rows: Array<{ row: number; blobId: string }> = [];
-    for (const blobId of new Set(blobIds)) {
-      const row = this.stmts.pendingTextId.get(blobId) as number | undefined;
-      if (row !== undefined) rows.push({ row, blobId });
+    const rows = this.pendingRows(blobIds.map((blobId) => ({ blobId })));
+    return !rows.length || this.indexOnThread({ blobs: rows }, rows);
+  }
+
+  /** The items whose blob is still marked pending, once each, with its text row id (= the index's rowid). */
+  private pendingRows<T extends { blobId: string }>(items: T[]): Array<T & { row: number }> {
+    const seen = new Set<string>();
+    const out: Array<T & { row: number }> = [];
+    for (const it of items) {
+      if (seen.has(it.blobId)) continue;
+      seen.add(it.blobId);
+      const row = this.stmts.pendingTextId.get(it.blobId) as number | undefined;
+      if (row !== undefined) out.push({ ...it, row });
     }
-    if (!rows.length) return true;
+    return out;
+  }
+
+  /**
+   * One request to the text index thread (its commit is synced when it answers), then the blobs' markers cleared
+   * through the writer. False, with nothing sent, when the thread is not available.
+   */
+  private async indexOnThread(req: TextRequest, rows: Array<{ blobId: string }>): Promise<boolean> {
     try {
-      await this.textThread.request({ blobs: rows });
+      await this.textThread.request(req);
     } catch (err) {
       if (err instanceof ThreadUnavailable && this.db.open) return false;
       throw err;

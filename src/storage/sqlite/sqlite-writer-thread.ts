@@ -14,6 +14,7 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { MessageWrites, type WriteOp } from './message-writes.js';
+import { sharedSync } from './shared-sync.js';
 
 interface Request {
   id: number;
@@ -55,8 +56,6 @@ function revive(ops: WriteOp[]): WriteOp[] {
  */
 const walFile = `${(workerData as { dbFile: string }).dbFile}-wal`;
 let walFd: number | null = null;
-let running: Promise<void> | null = null;
-let next: Promise<void> | null = null;
 function datasync(): Promise<void> {
   return new Promise((resolve, reject) => {
     try {
@@ -68,17 +67,7 @@ function datasync(): Promise<void> {
     fdatasync(walFd, (err) => (err ? reject(err) : resolve()));
   });
 }
-function syncCommitted(): Promise<void> {
-  if (!running) {
-    running = datasync().finally(() => (running = null));
-    return running;
-  }
-  next ??= running.then(
-    () => ((next = null), syncCommitted()),
-    () => ((next = null), syncCommitted()),
-  );
-  return next;
-}
+const syncCommitted = sharedSync(datasync);
 
 parentPort!.on('message', (req: Request | 'close') => {
   if (req === 'close') {

@@ -17,8 +17,6 @@ import type { WriteGate } from './write-gate.js';
 const BATCH_MAX = 64;
 const IN_FLIGHT = 2;
 
-export { ThreadGone as WriterGone, ThreadUnavailable as WriterUnavailable };
-
 interface Queued {
   op: WriteOp;
   sync: boolean;

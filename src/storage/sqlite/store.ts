@@ -20,6 +20,7 @@ import { attachTextDb, migrate, textDbFile } from './schema.js';
 import { FsBlobStore } from '../blob/fs-blob-store.js';
 import { SqliteBlobStore } from './blob-store.js';
 import { WriteGate } from './write-gate.js';
+import { sharedSync } from './shared-sync.js';
 import type { GroupCommit, Store } from '../types.js';
 import type { Row } from './rows.js';
 import { SqliteDirectory } from './directory.js';
@@ -60,9 +61,9 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
-    // Checkpoints (copying the WAL into the database file, with two fsyncs) belong off the event loop: the writer
-    // thread's connection checkpoints at 1,000 pages after its commits and when asked (checkpointSoon), which under
-    // load runs several times a second; this connection only does it past 4,000 pages (16 MB of WAL).
+    // Checkpoints (copying the WAL into the database file, with two fsyncs) belong off the event loop: the text
+    // index thread runs them when asked (SqliteMessages.checkpointSoon, after group-commit syncs), which under load is
+    // several times a second; this connection does it by itself only past 4,000 pages (16 MB of WAL).
     this.db.pragma('wal_autocheckpoint = 4000');
     migrate(this.db);
     // The full-text index is a database of its own (schema.ts attachTextDb), attached only to a second connection
@@ -87,20 +88,7 @@ export class SqliteStore implements Store {
       await fh.datasync();
       this.messages.checkpointSoon();
     };
-    // Callers arriving while a sync runs share the next one (it starts after their commit, so it covers it).
-    let running: Promise<void> | null = null;
-    let next: Promise<void> | null = null;
-    const syncCommitted = (): Promise<void> => {
-      if (!running) {
-        running = datasync().finally(() => (running = null));
-        return running;
-      }
-      next ??= running.then(
-        () => ((next = null), syncCommitted()),
-        () => ((next = null), syncCommitted()),
-      );
-      return next;
-    };
+    const syncCommitted = sharedSync(datasync);
     // Prepared once: db.pragma() prepares its statement on every call (about 1% of the event loop in the IMAP mix).
     const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
     const syncFull = db.prepare('PRAGMA synchronous = FULL');

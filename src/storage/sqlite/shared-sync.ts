@@ -1,0 +1,22 @@
+/**
+ * Group commit's WAL sync, shared: a caller arriving while a sync runs gets the next one, which starts after the
+ * running one and so after the caller's commit, and covers it; every caller arriving meanwhile shares that next
+ * sync. Syncs complete in the order they were asked for. Used by the event loop's group commit (SqliteStore) and
+ * by the writer thread (sqlite-writer-thread.ts).
+ */
+export function sharedSync(datasync: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const sync = (): Promise<void> => {
+    if (!running) {
+      running = datasync().finally(() => (running = null));
+      return running;
+    }
+    next ??= running.then(
+      () => ((next = null), sync()),
+      () => ((next = null), sync()),
+    );
+    return next;
+  };
+  return sync;
+}
