@@ -107,3 +107,35 @@ for (const threads of [true, false]) {
     }
   });
 }
+
+test('a flag change batched with a new message is answered at commit, before that message is on disk', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
+  try {
+    const { store, inbox } = await setup(dir, true);
+    const item = (i: number): NewMessage => {
+      const body = raw(i, 'plums');
+      return { mailboxId: inbox.id, blobId: store.blobs.idOf!(body), blobSize: body.length, blobData: body, prefix: Buffer.alloc(0), flags: 0, keywords: [], internalDate: Date.now(), mime: null };
+    };
+    await store.messages.appendMany([item(1)]);
+    const order: string[] = [];
+    // The first write goes to the thread alone; the next two queue meanwhile and go as one batch.
+    const first = store.messages.storeFlags(inbox.id, [1], 'add', Flag.Answered, []).then(() => order.push('first store'));
+    const append = store.messages.appendMany([item(2)]).then((out) => (order.push('append'), out));
+    const flag = store.messages.storeFlags(inbox.id, [1], 'add', Flag.Flagged, []).then(() => order.push('store'));
+    const [, out] = await Promise.all([first, append, flag]);
+    assert.ok(out[0]!.ok);
+    // STORE (fsync = "optimized") is answered once committed; the new message once its batch's WAL sync is done.
+    assert.deepEqual(order, ['first store', 'store', 'append']);
+    const msgs = await store.messages.list(inbox.id);
+    assert.deepEqual(
+      msgs.map((m) => [m.uid, m.flags & (Flag.Answered | Flag.Flagged)]),
+      [
+        [1, Flag.Answered | Flag.Flagged],
+        [2, 0],
+      ],
+    );
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -26,7 +26,7 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
   private worker: Worker | null = null;
   private broken = false;
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (m: Rep) => void; reject: (e: Error) => void; onProgress?: () => void }>();
+  private readonly waiting = new Map<number, { resolve: (m: Rep) => void; reject: (e: Error) => void; onProgress?: (m: Rep) => void }>();
   private idleTimer: NodeJS.Timeout | null = null;
 
   /** `script`: the thread's module name in dist/storage/sqlite (without .js); `enabled` false: never started. */
@@ -42,7 +42,7 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
     return !this.broken;
   }
 
-  request(body: Req, onProgress?: () => void): Promise<Rep> {
+  request(body: Req, onProgress?: (m: Rep) => void): Promise<Rep> {
     const w = this.start();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
@@ -70,7 +70,7 @@ export class DbThread<Req extends object, Rep extends ThreadReply = ThreadReply>
     w.on('message', (m: Rep) => {
       const p = this.waiting.get(m.id);
       if (m.progress) {
-        p?.onProgress?.();
+        p?.onProgress?.(m);
         return;
       }
       this.waiting.delete(m.id);

@@ -82,10 +82,11 @@ parentPort!.on('message', (req: Request | 'close') => {
       const replies = writes.batch(revive(req.ops));
       if (!req.sync) parentPort!.postMessage({ id: req.id, ok: true, replies });
       else {
-        // Committed: the event loop may send the next batch (and its own writers may go) while this one syncs.
-        parentPort!.postMessage({ id: req.id, ok: true, progress: true });
+        // Committed: the event loop may send the next batch (and its own writers may go) while this one syncs, and
+        // answers the batch's writes that need no sync (a STORE batched with an APPEND does not wait for its disk).
+        parentPort!.postMessage({ id: req.id, ok: true, progress: true, replies });
         syncCommitted().then(
-          () => parentPort!.postMessage({ id: req.id, ok: true, replies }),
+          () => parentPort!.postMessage({ id: req.id, ok: true }),
           (err: Error) => parentPort!.postMessage({ id: req.id, ok: false, error: `committed but not synced to disk: ${err.message}` }),
         );
       }

@@ -87,35 +87,47 @@ export class SqliteWriter {
   }
 
   /**
-   * Sends one batch; returns once the thread committed it (its in-flight slot and the WriteGate are free again),
-   * and answers the batch's writes when the thread's reply comes (for a batch that must be durable, after its sync).
+   * Sends one batch; returns once the thread committed it (its in-flight slot and the WriteGate are free again).
+   * The batch's writes are answered with the thread's replies at commit, except those that must be durable, which
+   * are answered when the thread reports the batch synced to disk.
    */
   private async send(batch: Queued[]): Promise<void> {
-    const fail = (err: unknown) => {
-      for (const q of batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? (err as Error) : new Error((err as Error).message));
+    const failAll = (err: unknown, which: Queued[]) => {
+      for (const q of which) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? (err as Error) : new Error((err as Error).message));
     };
-    const answer = (reply: Reply) => {
-      const replies = reply.replies ?? [];
-      batch.forEach((q, i) => {
-        const r = replies[i];
-        if (r?.ok) q.resolve(r.value);
-        else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
-      });
+    let replies: WriteReply[] | null = null;
+    const answer = (q: Queued, i: number) => {
+      const r = replies?.[i];
+      if (r?.ok) q.resolve(r.value);
+      else q.reject(new Error(r ? r.error : 'no reply from the writer thread'));
     };
+    const sync = batch.some((q) => q.sync);
     let final: Promise<Reply> | null = null;
     try {
       await this.gate.worker(() => {
         let committed!: () => void;
         const progress = new Promise<void>((r) => (committed = r));
-        const sync = batch.some((q) => q.sync);
-        final = this.thread.request({ ops: batch.map((q) => q.op), sync }, committed);
+        final = this.thread.request({ ops: batch.map((q) => q.op), sync }, (m) => {
+          replies = m.replies ?? [];
+          batch.forEach((q, i) => q.sync || answer(q, i));
+          committed();
+        });
         return Promise.race([progress, final]);
       });
     } catch (err) {
-      fail(err);
+      failAll(err, replies ? batch.filter((q) => q.sync) : batch);
       return;
     }
-    void final!.then(answer, fail);
+    void final!.then(
+      (m) => {
+        if (!replies) {
+          // Not a durable batch: the replies come with the answer itself.
+          replies = m.replies ?? [];
+          batch.forEach(answer);
+        } else batch.forEach((q, i) => q.sync && answer(q, i));
+      },
+      (err) => failAll(err, replies ? batch.filter((q) => q.sync) : batch),
+    );
   }
 
   stop(): Promise<void> {
