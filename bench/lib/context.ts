@@ -1,7 +1,7 @@
 /** What every workload gets: the report, the size switch, and factories for the two stacks under test. */
 import type { Postern } from './postern.js';
 import type { Reference } from './reference.js';
-import type { Report } from './util.js';
+import { quiet, type Report } from './util.js';
 
 export interface BenchContext {
   report: Report;
@@ -25,16 +25,30 @@ export interface Workload {
   run(ctx: BenchContext): Promise<void>;
 }
 
-/** Runs `a` then `b`, or `b` then `a` (alternating the order between figures so neither side always goes first). */
+/**
+ * Waits for the machine to be quiet before a measured phase (util.ts quiet()); prints the wait when it is more
+ * than the second of calm it always takes, naming the phase it precedes.
+ */
+export async function settle(label: string): Promise<void> {
+  const ms = await quiet();
+  if (ms > 1500) console.log(`# ${label}: waited ${(ms / 1000).toFixed(1)} s for the machine to be quiet first (work left by the previous phase)`);
+}
+
+/**
+ * Runs `a` (Postern) then `b` (the reference), or `b` then `a` (alternating the order between figures so neither
+ * side always goes first), each on a quiet machine (settle()).
+ */
 let flip = false;
-export async function alternate(a: () => Promise<void>, b: (() => Promise<void>) | null): Promise<void> {
+export async function alternate(a: () => Promise<void>, b: (() => Promise<void>) | null, label = 'phase'): Promise<void> {
   flip = !flip;
-  if (!b) return a();
+  const A = async () => (await settle(`${label} (Postern)`), a());
+  if (!b) return A();
+  const B = async () => (await settle(`${label} (reference)`), b());
   if (flip) {
-    await a();
-    await b();
+    await A();
+    await B();
   } else {
-    await b();
-    await a();
+    await B();
+    await A();
   }
 }

@@ -216,3 +216,35 @@ export async function makeCert(dir: string, hostname: string): Promise<{ cert: s
   chmodSync(dir, 0o755);
   return { cert, key };
 }
+
+/** Busy and total CPU time of this machine (all CPUs) from /proc/stat, in clock ticks. */
+function cpuTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: time stolen by other guests is neither ours nor idle.
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0] = f;
+  const busy = user + nice + system + irq + softirq;
+  return { busy, total: busy + idle + iowait };
+}
+
+/**
+ * Waits until this machine is quiet: under `maxBusy` of its CPUs busy for a whole second (sampled every 250 ms),
+ * at most `maxMs`; returns the milliseconds waited. Every measured phase starts this way, on either stack, so a
+ * phase does not inherit the work the previous one left running (Postern's deferred full-text indexing of the
+ * messages a phase delivered, a reference's queue still draining): that work is the previous phase's, and the
+ * wait it costs is printed with the figures.
+ */
+export async function quiet(maxBusy = 0.15, maxMs = 120_000): Promise<number> {
+  const t0 = performance.now();
+  let last = cpuTicks();
+  let calm = 0;
+  while (performance.now() - t0 < maxMs) {
+    await sleep(250);
+    const now = cpuTicks();
+    const total = now.total - last.total;
+    const busy = total > 0 ? (now.busy - last.busy) / total : 0;
+    last = now;
+    calm = busy < maxBusy ? calm + 1 : 0;
+    if (calm >= 4) break;
+  }
+  return performance.now() - t0;
+}

@@ -39,6 +39,7 @@ export const smtp: Workload = {
         await alternate(
           () => side('postern', ctx.postern.ports.smtp, () => ctx.postern.messageCount()),
           ref ? () => side('reference', ref.ports.smtp, () => ref.messageCount()) : null,
+          `${label} round ${round + 1}`,
         );
       }
     }

@@ -23,6 +23,7 @@ export const submission: Workload = {
       await alternate(
         () => side('postern', ctx.postern.ports.submissions, () => ctx.postern.messageCount()),
         ref ? () => side('reference', ref.ports.submissions, () => ref.messageCount()) : null,
+        `submission round ${round + 1}`,
       );
     }
   },
