@@ -10,6 +10,9 @@
  *  - The still-unreferenced check, the row removal and the file removal run synchronously in one turn of the
  *    event loop, so no put can interleave. Puts happen only in the server process (the CLI never writes
  *    blobs), which is where this runs.
+ * Derived data kept elsewhere goes after a pass (BlobGcStore.pruneDerived: the SQLite store's full-text rows,
+ * which live in another database, written by another thread); a crash in between leaves rows the next process's
+ * first pass removes.
  */
 import type { Logger } from '../log.js';
 
@@ -21,6 +24,12 @@ export interface BlobGcStore {
    * flight), so the deletions never sleep in SQLite's busy handler on the event loop.
    */
   writeTurn?<T>(fn: () => T): Promise<T>;
+  /**
+   * Removes data derived from deleted blobs that lives elsewhere (SqliteStore: full-text rows, in their own
+   * database); called after a pass that deleted blobs, and after the first pass of the process (a crash between a
+   * blob's deletion and this leaves such rows behind). Returns how many went.
+   */
+  pruneDerived?(): Promise<number>;
 }
 
 export interface BlobGcFiles {
@@ -41,6 +50,8 @@ export class BlobGc {
   private readonly seen = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
+  /** pruneDerived ran once in this process. */
+  private pruned = false;
 
   constructor(
     private readonly deps: { store: BlobGcStore; files: BlobGcFiles; log: Pick<Logger, 'info' | 'warn'> },
@@ -92,6 +103,11 @@ export class BlobGc {
     const deleted = !ripe.length ? 0 : this.deps.store.writeTurn ? await this.deps.store.writeTurn(drop) : drop();
     this.deps.files.prunePuts(this.opts.graceMs, now);
     if (deleted) this.deps.log.info({ deleted }, 'unreferenced message blobs deleted');
+    if (this.deps.store.pruneDerived && (deleted || !this.pruned)) {
+      this.pruned = true;
+      const rows = await this.deps.store.pruneDerived();
+      if (rows) this.deps.log.info({ rows }, 'full-text rows of deleted message bodies removed');
+    }
     return deleted;
   }
 }

@@ -15,6 +15,7 @@ import { ChangeBus } from '../../src/core/changes.js';
 import { testMailboxes } from '../harness/store.js';
 import { parseMessage } from '../../src/lib/mime/parse.js';
 import { messageIndexData } from '../../src/core/message-index.js';
+import { BlobGc } from '../../src/core/blob-gc.js';
 
 // Bodies of a few KB, as most mail.
 const filler = 'Nothing much to report in this paragraph, just words to fill a longer message.\r\n'.repeat(70);
@@ -118,3 +119,39 @@ test('the full-text index is a database of its own: deleted (or migrated from in
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const threads of [true, false]) {
+  test(`blob garbage collection removes the full-text rows of the bodies it deletes, and rows a crash left (${threads ? 'text index thread' : 'no threads'})`, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
+    try {
+      const store = new SqliteStore({ dataDir: dir, threads });
+      const [inbox] = await testMailboxes(store);
+      const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+      const out = await Promise.all(Array.from({ length: 6 }, (_, i) => ingest.ingest({ raw: msg(i, i < 4 ? 'chestnut' : 'almond'), targets: [{ mailboxId: inbox!.id }] })));
+      await ingest.textIndexed();
+      const rows = () => (store.searchDb.prepare('SELECT count(*) FROM fts.text_index').pluck().get() as number);
+      assert.equal(rows(), 6);
+      // A row whose body is long gone (a crash between the body's deletion and its index row's).
+      store.searchDb.prepare('INSERT INTO fts.text_index(rowid, headers, body) VALUES (?, ?, ?)').run(999_999, 'Subject: ghost', 'ghost text');
+      assert.equal(rows(), 7);
+      const gone = out.slice(0, 4).map((o) => (o[0]!.ok ? o[0]!.message.uid : 0));
+      await store.messages.expunge(inbox!.id, gone);
+      let now = Date.now() + 20 * 60_000;
+      const gc = new BlobGc({ store, files: store.blobs, log: { info: () => undefined, warn: () => undefined } }, { graceMs: 15 * 60_000, intervalMs: 60_000, now: () => now });
+      assert.equal(await gc.runOnce(), 0, 'first sighting');
+      assert.equal(rows(), 6, "the first pass of a process removes the crash's leftover");
+      now += 16 * 60_000;
+      assert.equal(await gc.runOnce(), 4);
+      assert.equal(rows(), 2, 'the deleted bodies have no full-text rows left');
+      assert.equal((await store.messages.search(inbox!.id, { type: 'body', value: 'almond' })).length, 2);
+      assert.equal((await store.messages.search(inbox!.id, { type: 'body', value: 'chestnut' })).length, 0);
+      // The same text arriving again is indexed again, under a text row of its own.
+      await ingest.ingest({ raw: msg(0, 'chestnut'), targets: [{ mailboxId: inbox!.id }] });
+      await ingest.textIndexed();
+      assert.equal((await store.messages.search(inbox!.id, { type: 'body', value: 'chestnut' })).length, 1);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -81,6 +81,13 @@ export class ImapMessageStore {
    * Inserts the text of blobs still pending and clears their marker, in one transaction, without an fsync
    * (derived data; the next group commit's WAL sync makes it durable, and the marker goes with it).
    */
+  /** SqliteMessages.pruneTextIndex without the text index thread (this connection has the text database). */
+  pruneTextIndex(limit: number): number {
+    const del = (this.textPrune ??= this.db.prepare('DELETE FROM fts.text_index WHERE rowid IN (SELECT rowid FROM fts.text_index WHERE rowid NOT IN (SELECT id FROM main.blob_text) LIMIT ?)'));
+    return del.run(limit).changes;
+  }
+  private textPrune: Database.Statement | null = null;
+
   indexTexts(texts: Array<{ blobId: string; headers: string; body: string }>): void {
     const s = this.stmts;
     // Only on a connection with the text database attached (SqliteMessages' search connection).

@@ -5,16 +5,18 @@ import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
 import { MessageWrites, appendItem, type WriteOp, type WriteResult } from './message-writes.js';
 import { SqliteWriter } from './sqlite-writer.js';
-import { DbThread, ThreadUnavailable } from './db-thread.js';
+import { DbThread, ThreadUnavailable, type ThreadReply } from './db-thread.js';
 import { textDbFile } from './schema.js';
 import { WriteGate } from './write-gate.js';
 
 const SYNC_SOON_MS = 1000;
 
 /** A request to the text index thread (text-index-thread.ts). */
-type TextRequest = { texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean };
+type TextRequest = { texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean; prune?: number };
 const MIME_CACHE_ENTRIES = 2000;
 const CHECKPOINT_DELAY_MS = 250;
+/** Full-text rows of deleted bodies removed per transaction (pruneTextIndex). */
+const PRUNE_CHUNK = 500;
 
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
@@ -23,7 +25,7 @@ export class SqliteMessages implements MessageRepo {
   private readonly writes: MessageWrites;
   private readonly writer: SqliteWriter;
   private readonly searchImap: ImapMessageStore;
-  private readonly textThread: DbThread<TextRequest>;
+  private readonly textThread: DbThread<TextRequest, ThreadReply & { deleted?: number }>;
   constructor(
     private readonly db: Database.Database,
     /**
@@ -176,6 +178,28 @@ export class SqliteMessages implements MessageRepo {
     await this.write({ op: 'textsDone', blobIds: rows.map((r) => r.blobId) }, 'soon');
     return true;
   }
+  /**
+   * Deletes the full-text rows of bodies that are gone (SqliteStore.dropOrphanBlob deletes a body's text row with
+   * it), in chunks: on the text index thread, else on the search connection in its turn. Also removes rows a crash
+   * left between the two deletions. Returns how many rows went.
+   */
+  async pruneTextIndex(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      let n: number;
+      if (this.textThread.available) {
+        try {
+          n = (await this.textThread.request({ prune: PRUNE_CHUNK })).deleted ?? 0;
+        } catch (err) {
+          if (!(err instanceof ThreadUnavailable) || !this.db.open) throw err;
+          continue;
+        }
+      } else n = await this.gate.write(() => this.searchImap.pruneTextIndex(PRUNE_CHUNK));
+      total += n;
+      if (n < PRUNE_CHUNK) return total;
+    }
+  }
+
   /**
    * Asks for a WAL checkpoint shortly (called after each group-commit sync), off the event loop: on the text index
    * thread, which runs it beside the writer thread's transactions. The event loop's connection checkpoints by

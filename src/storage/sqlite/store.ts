@@ -124,8 +124,15 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       if (this.db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0').run(id).changes === 0) return false;
       this.db.prepare('DELETE FROM blob_mime WHERE blob_id = ?').run(id);
+      // Its full-text row goes with the next pruneDerived() (another database, another thread).
+      this.db.prepare('DELETE FROM blob_text WHERE blob_id = ?').run(id);
       return true;
     })();
+  }
+
+  /** After a collection pass: the full-text rows of the bodies it deleted (and any a crash left) go too. */
+  async pruneDerived(): Promise<number> {
+    return this.messages.pruneTextIndex();
   }
 
   /** Runs fn (synchronous writes on this.db) in its turn with the writer thread (write-gate.ts). */

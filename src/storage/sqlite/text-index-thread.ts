@@ -48,6 +48,8 @@ interface Request {
   blobs?: Array<{ row: number; blobId: string }>;
   /** A PASSIVE checkpoint of the main database's WAL. */
   checkpoint?: boolean;
+  /** Delete up to this many index rows whose text row (main.blob_text) is gone; answers how many it deleted. */
+  prune?: number;
 }
 
 const data = workerData as { textDbFile: string; dbFile: string; blobDir: string };
@@ -84,6 +86,22 @@ const run = db.transaction((texts: NonNullable<Request['texts']>) => {
   for (const t of texts) insert.run(t.row, t.headers, t.body);
 });
 
+/**
+ * Index rows of bodies that no longer exist (blob garbage collection deletes the blob's text row, core/blob-gc.ts),
+ * a chunk at a time. The main database is attached only for this statement: attached, it would be locked by this
+ * connection's IMMEDIATE insert transactions too. Safe against concurrent new messages: an index row is inserted
+ * only on this thread, for a text row committed before it was asked for, so every index row this statement sees
+ * has its text row in the snapshot of the main database it reads, unless that text row was deleted.
+ */
+function prune(limit: number): number {
+  db.prepare('ATTACH DATABASE ? AS m').run(data.dbFile);
+  try {
+    return db.prepare('DELETE FROM text_index WHERE rowid IN (SELECT rowid FROM text_index WHERE rowid NOT IN (SELECT id FROM m.blob_text) LIMIT ?)').run(limit).changes;
+  } finally {
+    db.exec('DETACH DATABASE m');
+  }
+}
+
 parentPort!.on('message', (req: Request | 'close') => {
   if (req === 'close') {
     main?.close();
@@ -92,6 +110,10 @@ parentPort!.on('message', (req: Request | 'close') => {
     return;
   }
   try {
+    if (req.prune) {
+      parentPort!.postMessage({ id: req.id, ok: true, deleted: prune(req.prune) });
+      return;
+    }
     if (req.checkpoint) mainDb().pragma('wal_checkpoint(PASSIVE)');
     else if (req.blobs) run.immediate(req.blobs.map((b) => ({ row: b.row, ...textOf(b.blobId) })));
     else run.immediate(req.texts ?? []);
