@@ -9,7 +9,8 @@
  * accepted at RCPT is never refused after DATA (like Dovecot's quota grace).
  */
 import type { Logger } from '../log.js';
-import type { MailboxRepo, QueueRepo, BlobStore, Account } from '../storage/types.js';
+import type { MailboxRepo, QueueRepo, BlobStore, Account, QueueEntry, QueueResult } from '../storage/types.js';
+import { wantsDsn } from './dsn.js';
 import type { Directory } from './directory.js';
 import type { Ingest } from './ingest.js';
 
@@ -40,7 +41,7 @@ export interface DeliveryResult {
   localAccounts: string[];
   queueId: string | null;
   remoteRecipients: string[];
-  /** Recipients that no longer resolve (removed between RCPT and DATA). */
+  /** Recipients that no longer resolve (removed between RCPT and DATA): bounced (see bounceDropped). */
   dropped: string[];
 }
 
@@ -69,7 +70,7 @@ export class Delivery {
     }
     const accounts = new Map<number, Account>();
     const remote = new Map<string, EnvelopeRecipient>();
-    const dropped: string[] = [];
+    const dropped: EnvelopeRecipient[] = [];
     for (const rcpt of req.recipients) {
       const r = await this.deps.directory.resolveRecipient(rcpt.address);
       if (r.kind === 'local') {
@@ -79,14 +80,13 @@ export class Delivery {
       } else if (r.kind === 'remote' && req.allowRelay) {
         if (!remote.has(rcpt.address)) remote.set(rcpt.address, rcpt);
       } else {
-        dropped.push(rcpt.address);
+        dropped.push(rcpt);
       }
     }
 
-    let queueId: string | null = null;
-    if (remote.size) {
+    const enqueue = async (recipients: EnvelopeRecipient[]) => {
       const blob = await this.deps.blobs.put(req.raw);
-      const entry = await this.deps.queue.enqueue({
+      return this.deps.queue.enqueue({
         sender: req.sender,
         blobId: blob.id,
         prefix: req.prefix,
@@ -96,11 +96,15 @@ export class Delivery {
         ret: req.ret ?? null,
         smtputf8: !!req.smtputf8,
         body8bit: !!req.body8bit,
-        recipients: [...remote.values()].map((r) => ({ address: r.address, orcpt: r.orcpt ?? null, notify: r.notify ?? null })),
+        recipients: recipients.map((r) => ({ address: r.address, orcpt: r.orcpt ?? null, notify: r.notify ?? null })),
       });
-      queueId = entry.id;
+    };
+    let queueId: string | null = null;
+    if (remote.size) {
+      queueId = (await enqueue([...remote.values()])).id;
       this.deps.onQueued?.();
     }
+    if (dropped.length) await this.bounceDropped(req.sender, dropped, enqueue);
 
     if (accounts.size) {
       const targets = [];
@@ -114,7 +118,30 @@ export class Delivery {
       const failed = outcomes.filter((o) => !o.ok);
       if (failed.length) throw new Error(`local delivery failed for ${failed.length} mailbox(es)`);
     }
-    if (dropped.length) this.deps.log.warn({ dropped }, 'recipients no longer resolve at delivery time; not delivered');
-    return { localAccounts: [...accounts.values()].map((a) => a.address), queueId, remoteRecipients: [...remote.keys()], dropped };
+    return { localAccounts: [...accounts.values()].map((a) => a.address), queueId, remoteRecipients: [...remote.keys()], dropped: dropped.map((r) => r.address) };
+  }
+
+  /**
+   * Recipients accepted at RCPT that no longer resolve now (the account or alias was removed before the end of
+   * DATA): the message was acknowledged for them, so they get what any undeliverable recipient gets, a bounce
+   * (RFC 5321 6.1), as Postfix's local delivery agent bounces a user removed meanwhile. They go into the queue
+   * already failed with 5.1.1 and a pending DSN, which the queue runner sends like every other (NOTIFY and a
+   * null sender respected). Before the reply, like the rest of the delivery: durable when the 250 goes out.
+   */
+  private async bounceDropped(sender: string, dropped: EnvelopeRecipient[], enqueue: (r: EnvelopeRecipient[]) => Promise<QueueEntry>): Promise<void> {
+    this.deps.log.warn({ dropped: dropped.map((r) => r.address) }, 'recipients no longer exist at delivery time; bounced');
+    const entry = await enqueue(dropped);
+    const results: QueueResult[] = entry.recipients.map((r) => ({
+      recipientId: r.id,
+      status: 'failed',
+      statusCode: '5.1.1',
+      diagnostic: 'mailbox unavailable: the recipient was removed after the message was accepted',
+      remoteMta: null,
+      tls: null,
+      dsnPending: sender !== '' && wantsDsn(r.notify, 'FAILURE') ? 'failed' : null,
+    }));
+    await this.deps.queue.recordResults(entry.id, results, Date.now());
+    if (results.some((r) => r.dsnPending)) this.deps.onQueued?.();
+    else await this.deps.queue.deleteIfComplete(entry.id);
   }
 }

@@ -11,6 +11,7 @@ import { FakeMta, waitFor } from '../harness/fake-mta.js';
 import { TestServer } from '../harness/server.js';
 import { dataDirOf, mailboxMessages, queueEntries } from '../harness/store.js';
 import { submit } from '../harness/submit.js';
+import { RawClient } from '../harness/raw.js';
 
 const PW = 'correct horse battery';
 
@@ -112,6 +113,30 @@ describe('outbound delivery by MX', { timeout: 120_000 }, () => {
     assert.match(dsn.raw, /^Return-Path: <>|From: Mail Delivery System <MAILER-DAEMON@mx\.postern\.test>/m);
     await new Promise((r) => setTimeout(r, 600));
     assert.equal(dsnsWithSubject(await inbox(srv), 'Undelivered Mail Returned to Sender', 'nobody@bounce.test').length, 1, 'exactly one bounce');
+  });
+
+  it('a local recipient removed between RCPT and the end of DATA is bounced, not lost', async () => {
+    await srv.addAccount('carol@example.org', PW);
+    const c = await RawClient.connect(srv.ports.submissions, { tls: true });
+    try {
+      await c.reply();
+      await c.command('EHLO client.test');
+      assert.match((await c.command(`AUTH PLAIN ${Buffer.from(`\0alice@example.org\0${PW}`).toString('base64')}`))[0]!, /^235 /);
+      assert.match((await c.command('MAIL FROM:<alice@example.org>'))[0]!, /^250 /);
+      assert.match((await c.command('RCPT TO:<carol@example.org>'))[0]!, /^250 /);
+      assert.equal((await srv.cli(['email', 'del', 'carol@example.org'])).code, 0);
+      assert.match((await c.command('DATA'))[0]!, /^354 /);
+      const end = await c.command('From: alice@example.org\r\nTo: carol@example.org\r\nSubject: gone meanwhile\r\nMessage-ID: <gone@example.org>\r\n\r\nAre you there?\r\n.');
+      assert.match(end[0]!, /^250 /, 'accepted: the recipient was valid at RCPT');
+      await c.command('QUIT');
+    } finally {
+      c.socket.destroy();
+    }
+    const dsn = await waitFor(async () => dsnsWithSubject(await inbox(srv), 'Undelivered Mail Returned to Sender', 'carol@example.org')[0], 10_000, 'bounce for the removed recipient');
+    assert.match(dsn.raw, /Final-Recipient: rfc822; carol@example.org/);
+    assert.match(dsn.raw, /Action: failed/);
+    assert.match(dsn.raw, /Status: 5\.1\.1/);
+    assert.match(dsn.raw, /Subject: gone meanwhile/);
   });
 
   it('null MX fails at once (RFC 7505) with a bounce', async () => {
