@@ -164,18 +164,32 @@ export class App {
     return out;
   }
 
-  /** SIGHUP: new settings and certificates apply to new connections; existing ones are not dropped. */
+  /**
+   * SIGHUP: new settings and certificates apply to new connections, listeners are bound, moved or closed as the
+   * new [listeners] say; existing connections are not dropped.
+   */
   async reload(next: Settings): Promise<void> {
     await this.tls.reconfigure(next.tls);
     this.tls.reloadIfChanged(true);
-    for (const l of this.listeners) {
-      const ls = next.listeners[l.name as ListenerName];
-      const before = JSON.stringify(this.settings.listeners[l.name as ListenerName].addresses);
-      if (JSON.stringify(ls.addresses) !== before || !ls.enabled) this.log.warn({ listener: l.name }, 'listener address or enabled changed: takes effect after a restart');
+    const added: [ListenerName, ListenerSettings][] = [];
+    for (const [name, ls] of Object.entries(next.listeners) as [ListenerName, ListenerSettings][]) {
+      const l = this.listeners.find((x) => x.name === name);
+      if (!l) {
+        if (ls.enabled) added.push([name, ls]);
+        continue;
+      }
       l.update(ls, next.trustedProxies);
-      this.smtp.get(l.name as ListenerName)?.updateSettings({ hostname: next.hostname, ...next.smtp, idleTimeoutMs: ls.idleTimeoutMs });
-      this.pop3.get(l.name as ListenerName)?.updateSettings(this.pop3Settings(l.name as ListenerName, ls));
-      this.imap.get(l.name as ListenerName)?.updateSettings(this.imapSettings(ls, next));
+      this.smtp.get(name)?.updateSettings({ hostname: next.hostname, ...next.smtp, idleTimeoutMs: ls.idleTimeoutMs });
+      this.pop3.get(name)?.updateSettings(this.pop3Settings(name, ls));
+      this.imap.get(name)?.updateSettings(this.imapSettings(ls, next));
+      // Addresses and enabled apply too, as `postfix reload` / `doveadm reload` do; open connections stay.
+      const was = this.settings.listeners[name];
+      if (!ls.enabled) {
+        if (was.enabled) {
+          await l.stopAccepting();
+          this.log.info({ listener: name }, 'listener disabled: no new connections (open ones continue)');
+        }
+      } else if (!was.enabled || JSON.stringify(ls.addresses) !== JSON.stringify(was.addresses)) await l.rebind();
     }
     this.queueRunner.updateSettings(queueSettings(next));
     this.bans.updateSettings(banSettings(next));
@@ -187,6 +201,16 @@ export class App {
       this.log.info('inbound checks rebuilt from the new [protection]/[spam]/[virus] settings');
     }
     this.settings = next;
+    // Listeners enabled for the first time since the start: their service is built from the new settings.
+    for (const [name, ls] of added) {
+      const listener = new Listener({ settings: ls, implicitTls: IMPLICIT_TLS.has(name), tls: this.tls, trustedProxies: next.trustedProxies, log: this.log, admit: this.admit, handler: this.serviceFor(name, ls) });
+      try {
+        await listener.start();
+        this.listeners.push(listener);
+      } catch (err) {
+        this.log.error({ listener: name, err: (err as Error).message }, 'listener not started');
+      }
+    }
     this.log.info({ config: next.file }, 'configuration reloaded');
   }
 

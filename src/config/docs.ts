@@ -37,7 +37,7 @@ export function configReference(): string {
     'defaults below apply. Any key can be overridden by an environment variable `POSTERN_<SECTION>_<KEY>` in upper case,',
     'e.g. `POSTERN_SMTP_MAX_MESSAGE_SIZE=50M`, `POSTERN_LISTENERS_SMTP_ADDRESS=127.0.0.1:2525`; lists are comma-separated.',
     'Sizes are written `500K`, `25M`, `2G`; durations `500ms`, `30s`, `5m`, `4h`, `5d`. Unknown keys are an error.',
-    '`kill -HUP` reloads the file (new limits and certificates apply to new connections; addresses need a restart).',
+    '`kill -HUP` reloads the file (new limits and certificates apply to new connections; listeners are bound, moved or closed as `[listeners]` now says; open connections stay).',
     '',
   ];
   const section = (title: string, node: Node, prefix: string) => {

@@ -58,13 +58,16 @@ export interface ListenerOptions {
   admit?: (ip: string) => boolean;
 }
 
+const addressKey = (a: { host: string; port: number }): string => `${a.host}|${a.port}`;
+
 export function normalizeIp(ip: string | undefined): string {
   if (!ip) return '';
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 export class Listener {
-  private servers: net.Server[] = [];
+  /** One server per configured address, keyed by addressKey (rebind() compares keys). */
+  private readonly bound = new Map<string, net.Server>();
   private readonly perIp = new Map<string, number>();
   private total = 0;
   private readonly sockets = new Set<net.Socket>();
@@ -80,38 +83,74 @@ export class Listener {
     return this.total;
   }
 
-  /** New limits apply to new connections (SIGHUP); addresses are not re-bound. */
+  /** New limits apply to new connections (SIGHUP); new addresses with rebind(). */
   update(settings: ListenerSettings, trustedProxies: string[]): void {
     this.opts = { ...this.opts, settings, trustedProxies };
   }
 
   /** Binds every configured address; rejects with a BindError explaining the fix. */
   async start(): Promise<void> {
-    const addrs = this.opts.settings.addresses;
-    for (const a of addrs) {
-      const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => this.onConnection(s));
-      server.on('error', (err) => this.opts.log.error({ listener: this.name, err: err.message }, 'listener error'));
+    this.accepting = true;
+    for (const a of this.opts.settings.addresses) {
       try {
-        await listen(server, a.host, a.port);
-        this.servers.push(server);
-        const bound = server.address() as net.AddressInfo;
-        this.opts.log.info({ listener: this.name, address: bound.address, port: bound.port }, 'listening');
+        await this.bindOne(a);
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        const wildcardV6 = a.host === '::' && addrs.length > 1;
-        if (wildcardV6 && (e.code === 'EAFNOSUPPORT' || e.code === 'EADDRNOTAVAIL')) {
-          this.opts.log.warn({ listener: this.name, address: `[::]:${a.port}` }, 'IPv6 is not available on this machine; listening on IPv4 only');
-          continue;
-        }
         await this.close();
-        throw new BindError(bindErrorMessage(this.name, a.host, a.port, e));
+        throw err;
       }
     }
   }
 
+  /**
+   * SIGHUP with changed addresses (after update()): stops listening on the addresses no longer configured, binds
+   * the new ones, keeps the others (and every connection, on any address). A new address that cannot be bound is
+   * reported with the fix and skipped (the others apply); a SIGHUP after the fix binds it. Returns those errors.
+   */
+  async rebind(): Promise<BindError[]> {
+    this.accepting = true;
+    const want = new Map(this.opts.settings.addresses.map((a) => [addressKey(a), a]));
+    for (const [key, server] of this.bound) {
+      if (want.has(key)) continue;
+      const was = server.address() as net.AddressInfo | null;
+      server.close();
+      this.bound.delete(key);
+      this.opts.log.info({ listener: this.name, address: was?.address, port: was?.port }, 'stopped listening (address removed from the configuration)');
+    }
+    const errors: BindError[] = [];
+    for (const [key, a] of want) {
+      if (this.bound.has(key)) continue;
+      try {
+        await this.bindOne(a);
+      } catch (err) {
+        errors.push(err as BindError);
+        this.opts.log.error({ listener: this.name, err: (err as Error).message }, 'new listener address not bound');
+      }
+    }
+    return errors;
+  }
+
+  private async bindOne(a: { host: string; port: number }): Promise<void> {
+    const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => this.onConnection(s));
+    server.on('error', (err) => this.opts.log.error({ listener: this.name, err: err.message }, 'listener error'));
+    try {
+      await listen(server, a.host, a.port);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const wildcardV6 = a.host === '::' && this.opts.settings.addresses.length > 1;
+      if (wildcardV6 && (e.code === 'EAFNOSUPPORT' || e.code === 'EADDRNOTAVAIL')) {
+        this.opts.log.warn({ listener: this.name, address: `[::]:${a.port}` }, 'IPv6 is not available on this machine; listening on IPv4 only');
+        return;
+      }
+      throw new BindError(bindErrorMessage(this.name, a.host, a.port, e));
+    }
+    this.bound.set(addressKey(a), server);
+    const bound = server.address() as net.AddressInfo;
+    this.opts.log.info({ listener: this.name, address: bound.address, port: bound.port }, 'listening');
+  }
+
   /** The ports actually bound (useful when the configuration says port 0). */
   boundAddresses(): net.AddressInfo[] {
-    return this.servers.map((s) => s.address() as net.AddressInfo);
+    return [...this.bound.values()].map((s) => s.address() as net.AddressInfo);
   }
 
   /** Stops accepting; existing connections continue. */
@@ -119,8 +158,8 @@ export class Listener {
     this.accepting = false;
     // close() stops listening at once; its callback waits for every open connection to end, which would
     // stall a graceful stop until clients leave by themselves. Sessions are ended by their services.
-    for (const s of this.servers) s.close();
-    this.servers = [];
+    for (const s of this.bound.values()) s.close();
+    this.bound.clear();
   }
 
   /** Destroys every remaining connection. */

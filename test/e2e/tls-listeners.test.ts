@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { TestServer } from '../harness/server.js';
+import { TestServer, freePort } from '../harness/server.js';
 import { RawClient } from '../harness/raw.js';
 import { mailboxMessages, dataDirOf } from '../harness/store.js';
 
@@ -221,6 +221,45 @@ describe('listeners, limits, PROXY protocol and signals', () => {
     for (let i = 0; i < 100 && srv.logs.filter((l) => l.msg === 'inbound checks rebuilt from the new [protection]/[spam]/[virus] settings').length < reloads + 2; i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
+  });
+
+  it('SIGHUP moves, opens and closes listeners as [listeners] now say; open connections stay', async () => {
+    const text = readFileSync(srv.configFile, 'utf8');
+    const oldPort = srv.ports.submissions;
+    const newPort = await freePort();
+    const held = await RawClient.connect(oldPort, { tls: true });
+    assert.match((await held.reply())[0]!, /^220 /);
+    const reloaded = async () => {
+      const n = srv.logs.filter((l) => l.msg === 'configuration reloaded').length;
+      srv.child!.kill('SIGHUP');
+      for (let i = 0; i < 100 && srv.logs.filter((l) => l.msg === 'configuration reloaded').length === n; i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    assert.ok(text.includes(`[listeners.imap]\nenabled = false\n`));
+    writeFileSync(
+      srv.configFile,
+      text.replace(`address = "127.0.0.1:${oldPort}"`, `address = "127.0.0.1:${newPort}"`).replace('[listeners.imap]\nenabled = false\n', '[listeners.imap]\nenabled = true\n'),
+    );
+    await reloaded();
+    try {
+      const moved = await RawClient.connect(newPort, { tls: true });
+      assert.match((await moved.reply())[0]!, /^220 /, 'submissions answers on its new port');
+      moved.close();
+      await assert.rejects(RawClient.connect(oldPort, { tls: true }), /ECONNREFUSED/, 'and no longer on the old one');
+      assert.match((await held.command('EHLO still.example')).join('\n'), /^250[ -]/, 'the connection accepted on the old port goes on');
+      const imap = await RawClient.connect(srv.ports.imap);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.match(await imap.untilClosed(300), /^\* OK /, 'imap, enabled by the reload, greets');
+      imap.close();
+    } finally {
+      held.close();
+      // Back as before for the tests that follow: the old port again, imap closed.
+      writeFileSync(srv.configFile, text);
+      await reloaded();
+    }
+    const back = await RawClient.connect(oldPort, { tls: true });
+    assert.match((await back.reply())[0]!, /^220 /);
+    back.close();
+    await assert.rejects(RawClient.connect(srv.ports.imap), /ECONNREFUSED/, 'imap disabled again');
   });
 
   it('SIGTERM stops accepting, lets an open session finish, then exits 0', async () => {
