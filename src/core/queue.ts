@@ -71,6 +71,8 @@ export class QueueRunner {
   private readonly active = new Map<string, number>();
   private activeTotal = 0;
   private readonly workers = new Set<Promise<void>>();
+  /** Sender domains seen routed through each relay (route key): skipped together while that relay is busy. */
+  private readonly relaySenders = new Map<string, Set<string>>();
   /** Entries whose DSNs are being sent: a worker and a housekeeping pass must not both send them. */
   private readonly dsnInFlight = new Set<string>();
   private readonly now: () => number;
@@ -135,7 +137,15 @@ export class QueueRunner {
     const now = this.now();
     await this.housekeeping(now);
     if (this.activeTotal >= this.settings.maxConnections) return;
-    const due = await this.deps.repo.due(now, 2000);
+    // Destinations already at their connection limit are left out of the page: a backlog of thousands of
+    // recipients for one of them would otherwise fill it on every pass and starve every other destination.
+    const skip = { recipientDomains: [] as string[], senderDomains: [] as string[] };
+    for (const [key, n] of this.active) {
+      if (n < this.settings.maxConnectionsPerDomain) continue;
+      if (key.startsWith('mx:')) skip.recipientDomains.push(key.slice(3));
+      else skip.senderDomains.push(...(this.relaySenders.get(key) ?? []));
+    }
+    const due = await this.deps.repo.due(now, 2000, skip);
     if (!due.length) return;
     const groups = new Map<string, { route: Route; items: DueRecipient[] }>();
     const routeCache = new Map<string, { key: string; route: Route } | null>();
@@ -194,7 +204,13 @@ export class QueueRunner {
           relay = { ...this.settings.relay, ...(rr?.username ? { username: rr.username, password: rr.password } : {}) };
         }
       }
-      cache.set(senderDomain, relay ? { key: `relay:${relay.host}:${relay.port}:${relay.username ?? ''}`, route: { kind: 'relay', relay } } : null);
+      const key = relay ? `relay:${relay.host}:${relay.port}:${relay.username ?? ''}` : null;
+      cache.set(senderDomain, relay ? { key: key!, route: { kind: 'relay', relay } } : null);
+      if (key) {
+        const senders = this.relaySenders.get(key) ?? new Set<string>();
+        if (senders.size < 10_000) senders.add(senderDomain);
+        this.relaySenders.set(key, senders);
+      }
     }
     const relay = cache.get(senderDomain);
     if (relay) return relay;

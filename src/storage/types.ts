@@ -420,8 +420,12 @@ export interface QueueRepo {
 
   // --- the queue runner (core/queue.ts). Leases keep two runners (or two passes) from sending one recipient
   // twice at once; a lease is ephemeral: the runner clears all leases at start (one runner per data dir).
-  /** Queued recipients with next_attempt <= now and no live lease, oldest entries first. */
-  due(now: number, limit: number): Promise<DueRecipient[]>;
+  /**
+   * Queued recipients with next_attempt <= now and no live lease, oldest entries first; `skip` leaves out
+   * recipients in these (lower-case) domains and messages from these sender domains (destinations already at
+   * their connection limit, so that their backlog does not fill the page and starve the others).
+   */
+  due(now: number, limit: number, skip?: { recipientDomains: string[]; senderDomains: string[] }): Promise<DueRecipient[]>;
   /** Leases recipients until `until`; returns the ids actually leased (skips ones leased meanwhile). */
   lease(recipientIds: number[], now: number, until: number): Promise<number[]>;
   clearLeases(): Promise<void>;

@@ -111,3 +111,68 @@ it('a bounce is sent once even when a housekeeping pass runs while the worker is
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('a destination at its connection limit with thousands of recipients waiting does not starve the others', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
+  const store = new SqliteStore({ dataDir: dir });
+  const release: Array<() => void> = [];
+  let runner: QueueRunner | null = null;
+  try {
+    const raw = Buffer.from('From: a@example.org\r\nTo: x@busy.test\r\nSubject: s\r\n\r\nbody\r\n');
+    const blob = await store.blobs.put(raw);
+    const enqueue = (recipients: string[]) =>
+      store.queue.enqueue({
+        sender: 'a@example.org', blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
+        recipients: recipients.map((address) => ({ address, orcpt: null, notify: null })),
+      });
+    // Five messages keep busy.test's five connections (maxConnectionsPerDomain) open ...
+    for (let i = 0; i < settings.maxConnectionsPerDomain; i++) await enqueue([`first${i}@busy.test`]);
+    const now = Date.now() + 1000;
+    const delivered: string[] = [];
+    const outbound: OutboundSender = {
+      async deliver(route, messages) {
+        if (route.kind === 'mx' && route.domain === 'busy.test') await new Promise<void>((r) => release.push(r));
+        return messages.flatMap((m) => m.recipients.map((r) => (delivered.push(r.address), { recipientId: r.id, queueId: m.queueId, kind: 'delivered' as const, statusCode: '2.0.0', diagnostic: '250 ok', fromRemote: true, remoteMta: null, tls: null, remoteDsn: true })));
+      },
+    };
+    runner = new QueueRunner(
+      { repo: store.queue, blobs: store.blobs, outbound, delivery: { deliver: async () => { throw new Error('no DSN expected'); } }, log: createLogger('silent'), now: () => now },
+      settings,
+    );
+    await runner.tick();
+    assert.equal(release.length, settings.maxConnectionsPerDomain, "busy.test's connections are all in use");
+    // ... while 2,500 more recipients there, queued earlier, come before one for elsewhere.test.
+    await enqueue(Array.from({ length: 2500 }, (_, i) => `r${i}@busy.test`));
+    await enqueue(['bob@elsewhere.test']);
+    await runner.tick();
+    for (let i = 0; i < 100 && !delivered.includes('bob@elsewhere.test'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(delivered, ['bob@elsewhere.test'], 'elsewhere.test is served while busy.test is at its limit');
+  } finally {
+    for (const r of release.splice(0)) r();
+    await runner?.stop(5000);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it("due() leaves out the skipped recipient and sender domains (the part after the last '@', any case)", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
+  const store = new SqliteStore({ dataDir: dir });
+  try {
+    const raw = Buffer.from('Subject: s\r\n\r\nbody\r\n');
+    const blob = await store.blobs.put(raw);
+    const enqueue = (sender: string, recipients: string[]) =>
+      store.queue.enqueue({ sender, blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false, recipients: recipients.map((address) => ({ address, orcpt: null, notify: null })) });
+    await enqueue('a@example.org', ['x@Busy.Test', '"odd@name"@busy.test', 'y@other.test']);
+    await enqueue('b@Relayed.Example', ['z@other.test']);
+    await enqueue('', ['w@other.test']);
+    const now = Date.now() + 1000;
+    const addresses = async (skip?: { recipientDomains: string[]; senderDomains: string[] }) => (await store.queue.due(now, 100, skip)).map((d) => d.address).sort();
+    assert.equal((await addresses()).length, 5);
+    assert.deepEqual(await addresses({ recipientDomains: ['busy.test'], senderDomains: [] }), ['w@other.test', 'y@other.test', 'z@other.test']);
+    assert.deepEqual(await addresses({ recipientDomains: [], senderDomains: ['relayed.example', ''] }), ['"odd@name"@busy.test', 'x@Busy.Test', 'y@other.test']);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -13,7 +13,7 @@
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import type { DueRecipient, NewQueueEntry, QueueAttempt, QueueEntry, QueueRepo, QueueResult, QueueTlsInfo, RelayRoute } from '../types.js';
-import type { Row } from './rows.js';
+import { prep, type Row } from './rows.js';
 
 const parseTls = (v: unknown): QueueTlsInfo | null => (typeof v === 'string' && v ? (JSON.parse(v) as QueueTlsInfo) : null);
 
@@ -133,14 +133,17 @@ export class SqliteQueue implements QueueRepo {
     );
   }
 
-  async due(now: number, limit: number): Promise<DueRecipient[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT r.id, r.queue_id, r.address, q.sender, q.created FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
-         WHERE r.status = 'queued' AND r.next_attempt <= ? AND r.lease_until <= ? ORDER BY r.next_attempt, q.created, r.id LIMIT ?`,
-      )
-      .all(now, now, limit) as Row[];
-    return rows.map(dueFrom);
+  async due(now: number, limit: number, skip?: { recipientDomains: string[]; senderDomains: string[] }): Promise<DueRecipient[]> {
+    const base = `SELECT r.id, r.queue_id, r.address, q.sender, q.created FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
+         WHERE r.status = 'queued' AND r.next_attempt <= ? AND r.lease_until <= ?`;
+    const order = 'ORDER BY r.next_attempt, q.created, r.id LIMIT ?';
+    if (!skip || (!skip.recipientDomains.length && !skip.senderDomains.length)) {
+      return (prep(this.db, `${base} ${order}`).all(now, now, limit) as Row[]).map(dueFrom);
+    }
+    // The domain is what follows the last '@' (rtrim strips every trailing character that is not an '@').
+    const domainOf = (col: string) => `lower(substr(${col}, length(rtrim(${col}, replace(${col}, '@', ''))) + 1))`;
+    const sql = `${base} AND ${domainOf('r.address')} NOT IN (SELECT value FROM json_each(?)) AND ${domainOf('q.sender')} NOT IN (SELECT value FROM json_each(?)) ${order}`;
+    return (prep(this.db, sql).all(now, now, JSON.stringify(skip.recipientDomains), JSON.stringify(skip.senderDomains), limit) as Row[]).map(dueFrom);
   }
   async lease(ids: number[], now: number, until: number): Promise<number[]> {
     if (!ids.length) return [];
