@@ -291,6 +291,26 @@ test('mailboxes: CREATE (USE), LIST variants, RENAME hierarchy and INBOX, DELETE
   c.close();
 });
 
+test('BODYSTRUCTURE of a UTF-8 parameter: a literal before UTF8=ACCEPT, a quoted string after, in every session', async () => {
+  const user = await account();
+  const raw = message({ subject: 'cv', extra: 'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8; name="résumé.txt"\r\n' });
+  const a = await session(user);
+  const ap = await a.append('INBOX', raw);
+  assert.equal(ap.status, 'OK');
+  await a.ok('SELECT INBOX');
+  const structure = async (c: ImapClient) => (await c.ok('FETCH 1 BODYSTRUCTURE')).find((l) => l.startsWith('* 1 FETCH'))!;
+  const plain = await structure(a);
+  assert.match(plain, /"name" \{12\}\r?\nrésumé\.txt/, 'no UTF-8 in quoted strings before UTF8=ACCEPT');
+  const b = await session(user);
+  await b.ok('ENABLE UTF8=ACCEPT');
+  await b.ok('SELECT INBOX');
+  const utf8 = await structure(b);
+  assert.match(utf8, /"name" "résumé\.txt"/);
+  assert.equal(await structure(a), plain, 'the first session still gets its own form');
+  a.close();
+  b.close();
+});
+
 test('APPEND over quota -> NO [OVERQUOTA]; too big -> NO [TOOBIG]; MULTIAPPEND', async () => {
   const user = await account();
   assert.equal((await srv.cli(['quota', 'set', user, '2K'])).code, 0);

@@ -187,6 +187,17 @@ function cachedEnvelope(env: Envelope, opts: { utf8: boolean; messageGlobal: boo
   return (texts[(opts.utf8 ? 1 : 0) + (opts.messageGlobal ? 2 : 0)] ??= formatEnvelope(env, opts));
 }
 
+/**
+ * BODY / BODYSTRUCTURE texts, likewise per stored structure (SqliteMessages caches the parsed structure by blob, so
+ * the object is the same each time while cached): a client opening a mailbox asks for the same ones again.
+ */
+const structureTexts = new WeakMap<MimePart, string[]>();
+function cachedBodystructure(mime: MimePart, extended: boolean, opts: { utf8: boolean; messageGlobal: boolean }): string {
+  let texts = structureTexts.get(mime);
+  if (!texts) structureTexts.set(mime, (texts = []));
+  return (texts[(extended ? 1 : 0) + (opts.utf8 ? 2 : 0) + (opts.messageGlobal ? 4 : 0)] ??= formatBodystructure(mime, extended, opts));
+}
+
 /** One FETCH response's items. */
 async function renderItem(s: ImapSession, l: Loaded, item: FetchItem, out: (string | Buffer)[]): Promise<void> {
   const m = l.m;
@@ -214,7 +225,7 @@ async function renderItem(s: ImapSession, l: Loaded, item: FetchItem, out: (stri
     }
     case 'BODY':
     case 'BODYSTRUCTURE':
-      out.push(`${item.type} ${formatBodystructure(await l.mime(), item.type === 'BODYSTRUCTURE', opts)}`);
+      out.push(`${item.type} ${cachedBodystructure(await l.mime(), item.type === 'BODYSTRUCTURE', opts)}`);
       return;
     case 'RFC822':
     case 'RFC822.HEADER':
