@@ -24,17 +24,29 @@ const settings: QueueSettings = {
   relay: null,
 };
 
+/** A fresh store and an enqueue() of one small message from `sender` to `recipients`; cleanup() removes it all. */
+async function fixture() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
+  const store = new SqliteStore({ dataDir: dir });
+  const raw = Buffer.from('From: a@example.org\r\nTo: x@remote.test\r\nSubject: s\r\n\r\nbody\r\n');
+  const blob = await store.blobs.put(raw);
+  const enqueue = (recipients: string[], sender = 'a@example.org') =>
+    store.queue.enqueue({
+      sender, blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
+      recipients: recipients.map((address) => ({ address, orcpt: null, notify: null })),
+    });
+  const cleanup = async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { store, enqueue, cleanup };
+}
+
 for (const mode of ['partial', 'throws'] as const) {
   it(`every leased recipient gets a result when the sender ${mode === 'partial' ? 'reports on only some' : 'throws'}: retried on schedule, not held by a lease`, async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
-    const store = new SqliteStore({ dataDir: dir });
+    const { store, enqueue, cleanup } = await fixture();
     try {
-      const raw = Buffer.from('From: a@example.org\r\nTo: x@remote.test\r\nSubject: s\r\n\r\nbody\r\n');
-      const blob = await store.blobs.put(raw);
-      const e = await store.queue.enqueue({
-        sender: 'a@example.org', blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
-        recipients: [{ address: 'x@remote.test', orcpt: null, notify: null }, { address: 'y@remote.test', orcpt: null, notify: null }],
-      });
+      const e = await enqueue(['x@remote.test', 'y@remote.test']);
       const now = Date.now() + 1000;
       const x = e.recipients.find((r) => r.address === 'x@remote.test')!;
       const outbound: OutboundSender = {
@@ -59,22 +71,15 @@ for (const mode of ['partial', 'throws'] as const) {
       assert.ok(due.some((d) => d.address === 'y@remote.test'), 'due again after retry_base: its lease was released');
       assert.equal(after.recipients.find((r) => r.address === 'x@remote.test')!.status, mode === 'partial' ? 'delivered' : 'queued');
     } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     }
   });
 }
 
 it('a bounce is sent once even when a housekeeping pass runs while the worker is still sending it', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
-  const store = new SqliteStore({ dataDir: dir });
+  const { store, enqueue, cleanup } = await fixture();
   try {
-    const raw = Buffer.from('From: a@example.org\r\nTo: x@remote.test\r\nSubject: s\r\n\r\nbody\r\n');
-    const blob = await store.blobs.put(raw);
-    const e = await store.queue.enqueue({
-      sender: 'a@example.org', blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
-      recipients: [{ address: 'x@remote.test', orcpt: null, notify: null }],
-    });
+    const e = await enqueue(['x@remote.test']);
     const now = Date.now() + 1000;
     const outbound: OutboundSender = {
       async deliver(_route, messages) {
@@ -107,31 +112,23 @@ it('a bounce is sent once even when a housekeeping pass runs while the worker is
     assert.match(dsns[0]!.toString(), /Status: 5\.1\.1/);
     assert.equal(await store.queue.get(e.id, false), null, 'the entry is removed after its bounce');
   } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 });
 
 it('a destination at its connection limit with thousands of recipients waiting does not starve the others', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
-  const store = new SqliteStore({ dataDir: dir });
+  const { store, enqueue, cleanup } = await fixture();
   const release: Array<() => void> = [];
+  let blocking = true;
   let runner: QueueRunner | null = null;
   try {
-    const raw = Buffer.from('From: a@example.org\r\nTo: x@busy.test\r\nSubject: s\r\n\r\nbody\r\n');
-    const blob = await store.blobs.put(raw);
-    const enqueue = (recipients: string[]) =>
-      store.queue.enqueue({
-        sender: 'a@example.org', blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false,
-        recipients: recipients.map((address) => ({ address, orcpt: null, notify: null })),
-      });
     // Five messages keep busy.test's five connections (maxConnectionsPerDomain) open ...
     for (let i = 0; i < settings.maxConnectionsPerDomain; i++) await enqueue([`first${i}@busy.test`]);
     const now = Date.now() + 1000;
     const delivered: string[] = [];
     const outbound: OutboundSender = {
       async deliver(route, messages) {
-        if (route.kind === 'mx' && route.domain === 'busy.test') await new Promise<void>((r) => release.push(r));
+        if (blocking && route.kind === 'mx' && route.domain === 'busy.test') await new Promise<void>((r) => release.push(r));
         return messages.flatMap((m) => m.recipients.map((r) => (delivered.push(r.address), { recipientId: r.id, queueId: m.queueId, kind: 'delivered' as const, statusCode: '2.0.0', diagnostic: '250 ok', fromRemote: true, remoteMta: null, tls: null, remoteDsn: true })));
       },
     };
@@ -148,31 +145,25 @@ it('a destination at its connection limit with thousands of recipients waiting d
     for (let i = 0; i < 500 && !delivered.includes('bob@elsewhere.test'); i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(delivered, ['bob@elsewhere.test'], 'elsewhere.test is served while busy.test is at its limit');
   } finally {
+    blocking = false;
     for (const r of release.splice(0)) r();
     await runner?.stop(5000);
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 });
 
 it("due() leaves out the skipped recipient and sender domains (the part after the last '@', any case)", async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-qr-'));
-  const store = new SqliteStore({ dataDir: dir });
+  const { store, enqueue, cleanup } = await fixture();
   try {
-    const raw = Buffer.from('Subject: s\r\n\r\nbody\r\n');
-    const blob = await store.blobs.put(raw);
-    const enqueue = (sender: string, recipients: string[]) =>
-      store.queue.enqueue({ sender, blobId: blob.id, prefix: Buffer.alloc(0), size: raw.length, accountId: null, envid: null, ret: null, smtputf8: false, body8bit: false, recipients: recipients.map((address) => ({ address, orcpt: null, notify: null })) });
-    await enqueue('a@example.org', ['x@Busy.Test', '"odd@name"@busy.test', 'y@other.test']);
-    await enqueue('b@Relayed.Example', ['z@other.test']);
-    await enqueue('', ['w@other.test']);
+    await enqueue(['x@Busy.Test', '"odd@name"@busy.test', 'y@other.test']);
+    await enqueue(['z@other.test'], 'b@Relayed.Example');
+    await enqueue(['w@other.test'], '');
     const now = Date.now() + 1000;
     const addresses = async (skip?: { recipientDomains: string[]; senderDomains: string[] }) => (await store.queue.due(now, 100, skip)).map((d) => d.address).sort();
     assert.equal((await addresses()).length, 5);
     assert.deepEqual(await addresses({ recipientDomains: ['busy.test'], senderDomains: [] }), ['w@other.test', 'y@other.test', 'z@other.test']);
     assert.deepEqual(await addresses({ recipientDomains: [], senderDomains: ['relayed.example', ''] }), ['"odd@name"@busy.test', 'x@Busy.Test', 'y@other.test']);
   } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 });
