@@ -2,14 +2,15 @@
  * `npm run bench`: Postern's benchmarks (not part of `npm test`). Builds dist/ first (the benchmarks start the
  * compiled server, as operators run it).
  *
- *   npm run bench [-- --vs-reference] [--quick] [--rounds N] [--only <name>[,<name>...]] [name ...]
+ *   npm run bench [-- --vs-reference] [--quick] [--rounds N] [--profile] [--only <name>[,<name>...]] [name ...]
  *
  * Workloads (bench/workloads/, run in this process against one Postern started on loopback with a fresh data
  * dir and N accounts): smtp, submission, imap, large, idle, startup. With --vs-reference the same workloads also
  * run against Postfix + Dovecot (bench/lib/reference.ts: installed with apt-get if missing, configured in a temp
  * dir, stopped and removed afterwards), alternating, and each figure is printed with the ratio Postern/reference.
  * Scripts (every other bench/*.ts, e.g. outbound) run in their own process: `node --import tsx bench/<name>.ts`.
- * Output: one line per figure (`name value unit`), and a JSON report in bench/results/ (git-ignored).
+ * Output: one line per figure (`name value unit`), then the goals of issue 7 the run measured, each "met" or
+ * "NOT MET" (bench/lib/goals.ts), and a JSON report in bench/results/ (git-ignored).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -18,6 +19,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH, ROOT, Report, makeCert, machine } from './lib/util.js';
 import type { BenchContext, Workload } from './lib/context.js';
+import { checkGoals } from './lib/goals.js';
+import { summarise } from './lib/profile-summary.js';
 import { Postern, DOMAIN } from './lib/postern.js';
 import { Reference, ensureInstalled } from './lib/reference.js';
 import { smtp } from './workloads/smtp.js';
@@ -36,6 +39,8 @@ const { values: args, positionals } = parseArgs({
     only: { type: 'string', multiple: true },
     accounts: { type: 'string', default: '25' },
     rounds: { type: 'string' },
+    /** Run the shared Postern under node --cpu-prof and print where its time went (each thread) at the end. */
+    profile: { type: 'boolean', default: false },
   },
   allowPositionals: true,
 });
@@ -69,6 +74,7 @@ console.log(`# ${quick ? 'quick' : 'full'} run${vs ? ', side by side with Postfi
 
 if (workloads.length) {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'postern-bench-cert-'));
+  const profileDir = args.profile ? mkdtempSync(path.join(os.tmpdir(), 'postern-bench-prof-')) : null;
   const cert = await makeCert(tmp, `mx.${DOMAIN}`);
   let reference: Reference | null = null;
   let postern: Postern | null = null;
@@ -85,9 +91,10 @@ if (workloads.length) {
       const err = await ensureInstalled();
       if (err) throw new Error(`reference stack unavailable: ${err}`);
     }
-    const newPostern = async (o: { accounts?: number; bannerDelay?: string } = {}) => Postern.create({ accounts: o.accounts ?? accounts, ...cert, bannerDelay: o.bannerDelay ?? '0s' });
+    const newPostern = async (o: { accounts?: number; bannerDelay?: string; nodeArgs?: string[] } = {}) =>
+      Postern.create({ accounts: o.accounts ?? accounts, ...cert, bannerDelay: o.bannerDelay ?? '0s', nodeArgs: o.nodeArgs });
     const newReference = async (o: { accounts?: number } = {}) => Reference.create({ accounts: o.accounts ?? accounts, ...cert });
-    postern = await newPostern();
+    postern = await newPostern(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {});
     started.push(postern);
     await postern.start();
     if (vs) {
@@ -114,7 +121,20 @@ if (workloads.length) {
     await cleanup();
     rmSync(tmp, { recursive: true, force: true });
   }
-  const file = report.write({ quick, vsReference: vs, workloads: workloads.map((w) => w.name) });
+  if (profileDir) {
+    // Written when the server exited (cleanup above): the event loop's profile and one per worker thread.
+    for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
+      console.log(`# profile of the shared Postern (${f}; whole run):`);
+      console.log(summarise(path.join(profileDir, f), 15).replace(/^/gm, '#   '));
+    }
+    console.log(`# profiles kept in ${profileDir} (open in Chrome DevTools, or bench/lib/profile-summary.ts)`);
+  }
+  const goals = checkGoals(report.figures);
+  if (goals.length) {
+    console.log(`# goals (issue 7): ${goals.filter((g) => g.met).length} of ${goals.length} met in this run`);
+    for (const g of goals) console.log(`goal ${g.met ? 'met' : 'NOT MET'}: ${g.goal}: ${g.value}`);
+  }
+  const file = report.write({ quick, vsReference: vs, workloads: workloads.map((w) => w.name), goals });
   console.log(`# report: ${path.relative(ROOT, file)}`);
 }
 
