@@ -287,7 +287,7 @@ export const configSchema = z.strictObject({
         .int()
         .positive()
         .default(5)
-        .describe('Simultaneous outbound connections to one destination (a recipient domain, or a relay); a slow or dead destination never takes more.'),
+        .describe('Simultaneous outbound connections to one destination (a recipient domain, or a relay); a slow or dead destination never takes more, and while one is at this limit the others are served (its backlog does not hold them up).'),
       max_messages_per_connection: z.number().int().positive().default(100).describe('Messages sent over one connection before it is closed and a new one opened.'),
     })
     .prefault({})
