@@ -16,6 +16,7 @@ import { testMailboxes } from '../harness/store.js';
 import { parseMessage } from '../../src/lib/mime/parse.js';
 import { messageIndexData } from '../../src/core/message-index.js';
 import { BlobGc } from '../../src/core/blob-gc.js';
+import { pruneRows } from '../../src/storage/sqlite/schema.js';
 
 // Bodies of a few KB, as most mail.
 const filler = 'Nothing much to report in this paragraph, just words to fill a longer message.\r\n'.repeat(70);
@@ -155,3 +156,28 @@ for (const threads of [true, false]) {
     }
   });
 }
+
+test('pruning walks the index once with a cursor, a step at a time, deleting only rows without a text row', () => {
+  const db = new Database(':memory:');
+  try {
+    db.exec('CREATE TABLE blob_text(id INTEGER PRIMARY KEY); CREATE TABLE idx(x)');
+    for (let i = 1; i <= 10; i++) db.prepare('INSERT INTO idx(rowid, x) VALUES (?, ?)').run(i, `t${i}`);
+    for (const id of [2, 5, 6, 9]) db.prepare('INSERT INTO blob_text(id) VALUES (?)').run(id);
+    const steps: Array<{ deleted: number; last: number }> = [];
+    let after = 0;
+    do {
+      const s = pruneRows(db, 'idx', 'main', 3, after);
+      steps.push(s);
+      after = s.last;
+    } while (after);
+    assert.deepEqual(steps, [
+      { deleted: 2, last: 3 },
+      { deleted: 1, last: 6 },
+      { deleted: 2, last: 9 },
+      { deleted: 1, last: 0 },
+    ]);
+    assert.deepEqual(db.prepare('SELECT rowid FROM idx ORDER BY rowid').pluck().all(), [2, 5, 6, 9]);
+  } finally {
+    db.close();
+  }
+});

@@ -10,6 +10,7 @@ import { rangesHas } from '../../lib/imap/sequence-set.js';
 import type Database from 'better-sqlite3';
 import { Flag, type CopyOutcome, type FlagOperation, type FlagUpdate, type MessageIndexData, type MessageQuery, type SearchHit, type SortData } from '../types.js';
 import type { Row } from './rows.js';
+import { pruneRows } from './schema.js';
 
 /** `headers` holds "Name: value" lines; true when one line of field `field` contains `value` (any case). */
 function headerMatch(headers: unknown, field: unknown, value: unknown): number {
@@ -82,11 +83,9 @@ export class ImapMessageStore {
    * (derived data; the next group commit's WAL sync makes it durable, and the marker goes with it).
    */
   /** SqliteMessages.pruneTextIndex without the text index thread (this connection has the text database). */
-  pruneTextIndex(limit: number): number {
-    const del = (this.textPrune ??= this.db.prepare('DELETE FROM fts.text_index WHERE rowid IN (SELECT rowid FROM fts.text_index WHERE rowid NOT IN (SELECT id FROM main.blob_text) LIMIT ?)'));
-    return del.run(limit).changes;
+  pruneTextIndex(limit: number, after: number): { deleted: number; last: number } {
+    return pruneRows(this.db, 'fts.text_index', 'main', limit, after);
   }
-  private textPrune: Database.Statement | null = null;
 
   indexTexts(texts: Array<{ blobId: string; headers: string; body: string }>): void {
     const s = this.stmts;

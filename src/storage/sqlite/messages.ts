@@ -12,11 +12,11 @@ import { WriteGate } from './write-gate.js';
 const SYNC_SOON_MS = 1000;
 
 /** A request to the text index thread (text-index-thread.ts). */
-type TextRequest = { texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean; prune?: number };
+type TextRequest = { texts?: Array<{ row: number; headers: string; body: string }>; blobs?: Array<{ row: number; blobId: string }>; checkpoint?: boolean; prune?: number; after?: number };
 const MIME_CACHE_ENTRIES = 2000;
 const CHECKPOINT_DELAY_MS = 250;
-/** Full-text rows of deleted bodies removed per transaction (pruneTextIndex). */
-const PRUNE_CHUNK = 500;
+/** Full-text rows looked at per step of pruneTextIndex (one request to the text index thread, one transaction). */
+const PRUNE_CHUNK = 2000;
 
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
@@ -25,7 +25,7 @@ export class SqliteMessages implements MessageRepo {
   private readonly writes: MessageWrites;
   private readonly writer: SqliteWriter;
   private readonly searchImap: ImapMessageStore;
-  private readonly textThread: DbThread<TextRequest, ThreadReply & { deleted?: number }>;
+  private readonly textThread: DbThread<TextRequest, ThreadReply & { deleted?: number; last?: number }>;
   constructor(
     private readonly db: Database.Database,
     /**
@@ -185,18 +185,21 @@ export class SqliteMessages implements MessageRepo {
    */
   async pruneTextIndex(): Promise<number> {
     let total = 0;
+    let after = 0;
     for (;;) {
-      let n: number;
+      let step: { deleted: number; last: number };
       if (this.textThread.available) {
         try {
-          n = (await this.textThread.request({ prune: PRUNE_CHUNK })).deleted ?? 0;
+          const r = await this.textThread.request({ prune: PRUNE_CHUNK, after });
+          step = { deleted: r.deleted ?? 0, last: r.last ?? 0 };
         } catch (err) {
           if (!(err instanceof ThreadUnavailable) || !this.db.open) throw err;
           continue;
         }
-      } else n = await this.gate.write(() => this.searchImap.pruneTextIndex(PRUNE_CHUNK));
-      total += n;
-      if (n < PRUNE_CHUNK) return total;
+      } else step = await this.gate.write(() => this.searchImap.pruneTextIndex(PRUNE_CHUNK, after));
+      total += step.deleted;
+      if (!step.last) return total;
+      after = step.last;
     }
   }
 

@@ -229,6 +229,24 @@ const MIGRATIONS: string[] = [
  */
 export const TEXT_INDEX_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS fts.text_index USING fts5(headers, body, tokenize = 'trigram case_sensitive 0')";
 
+/**
+ * One step of removing full-text rows whose text row is gone (SqliteMessages.pruneTextIndex): looks at the next
+ * `limit` index rows after rowid `after`, deletes those without a row in `<main>.blob_text`, and returns how many
+ * went and the last rowid looked at (the next step's `after`; 0 when the end was reached). A cursor and a
+ * primary-key probe per row keep a whole pass linear in the size of the index.
+ */
+export function pruneRows(db: Database.Database, table: string, main: string, limit: number, after: number): { deleted: number; last: number } {
+  const rows = db.prepare(`SELECT rowid FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`).pluck().all(after, limit) as number[];
+  if (!rows.length) return { deleted: 0, last: 0 };
+  const last = rows[rows.length - 1]!;
+  const gone = db.prepare(`SELECT value FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM ${main}.blob_text WHERE id = value)`).pluck().all(JSON.stringify(rows)) as number[];
+  const del = db.prepare(`DELETE FROM ${table} WHERE rowid = ?`);
+  db.transaction(() => {
+    for (const id of gone) del.run(id);
+  })();
+  return { deleted: gone.length, last: rows.length < limit ? 0 : last };
+}
+
 export function textDbFile(dbFile: string): string {
   return dbFile.replace(/\.db$/, '') + '-text.db';
 }

@@ -20,6 +20,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { parseMessage } from '../../lib/mime/parse.js';
 import { messageIndexData } from '../../core/message-index.js';
+import { pruneRows } from './schema.js';
 
 /**
  * Background work at a lower CPU priority (nice 10 for this thread only; Linux gives each thread its own): when
@@ -48,8 +49,12 @@ interface Request {
   blobs?: Array<{ row: number; blobId: string }>;
   /** A PASSIVE checkpoint of the main database's WAL. */
   checkpoint?: boolean;
-  /** Delete up to this many index rows whose text row (main.blob_text) is gone; answers how many it deleted. */
+  /**
+   * Delete the index rows whose text row (main.blob_text) is gone, among the first `prune` rows past rowid
+   * `after`; answers how many it deleted and the last rowid it looked at (schema.ts pruneRows).
+   */
   prune?: number;
+  after?: number;
 }
 
 const data = workerData as { textDbFile: string; dbFile: string; blobDir: string };
@@ -93,10 +98,10 @@ const run = db.transaction((texts: NonNullable<Request['texts']>) => {
  * only on this thread, for a text row committed before it was asked for, so every index row this statement sees
  * has its text row in the snapshot of the main database it reads, unless that text row was deleted.
  */
-function prune(limit: number): number {
+function prune(limit: number, after: number): { deleted: number; last: number } {
   db.prepare('ATTACH DATABASE ? AS m').run(data.dbFile);
   try {
-    return db.prepare('DELETE FROM text_index WHERE rowid IN (SELECT rowid FROM text_index WHERE rowid NOT IN (SELECT id FROM m.blob_text) LIMIT ?)').run(limit).changes;
+    return pruneRows(db, 'text_index', 'm', limit, after);
   } finally {
     db.exec('DETACH DATABASE m');
   }
@@ -111,7 +116,7 @@ parentPort!.on('message', (req: Request | 'close') => {
   }
   try {
     if (req.prune) {
-      parentPort!.postMessage({ id: req.id, ok: true, deleted: prune(req.prune) });
+      parentPort!.postMessage({ id: req.id, ok: true, ...prune(req.prune, req.after ?? 0) });
       return;
     }
     if (req.checkpoint) mainDb().pragma('wal_checkpoint(PASSIVE)');
