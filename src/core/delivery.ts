@@ -84,8 +84,10 @@ export class Delivery {
       }
     }
 
+    // One put of the body for both entries (remote recipients, bounced ones) when there are two.
+    let put: Promise<{ id: string; size: number }> | null = null;
     const enqueue = async (recipients: EnvelopeRecipient[]) => {
-      const blob = await this.deps.blobs.put(req.raw);
+      const blob = await (put ??= this.deps.blobs.put(req.raw));
       return this.deps.queue.enqueue({
         sender: req.sender,
         blobId: blob.id,

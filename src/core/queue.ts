@@ -204,12 +204,12 @@ export class QueueRunner {
           relay = { ...this.settings.relay, ...(rr?.username ? { username: rr.username, password: rr.password } : {}) };
         }
       }
-      const key = relay ? `relay:${relay.host}:${relay.port}:${relay.username ?? ''}` : null;
-      cache.set(senderDomain, relay ? { key: key!, route: { kind: 'relay', relay } } : null);
-      if (key) {
-        const senders = this.relaySenders.get(key) ?? new Set<string>();
+      const entry = relay ? { key: `relay:${relay.host}:${relay.port}:${relay.username ?? ''}`, route: { kind: 'relay' as const, relay } } : null;
+      cache.set(senderDomain, entry);
+      if (entry) {
+        const senders = this.relaySenders.get(entry.key) ?? new Set<string>();
         if (senders.size < 10_000) senders.add(senderDomain);
-        this.relaySenders.set(key, senders);
+        this.relaySenders.set(entry.key, senders);
       }
     }
     const relay = cache.get(senderDomain);

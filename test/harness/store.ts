@@ -1,5 +1,9 @@
 /** Reads what a user's mailbox holds, through the same storage code the server uses. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { Ingest } from '../../src/core/ingest.js';
+import { ChangeBus } from '../../src/core/changes.js';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import type { Mailbox } from '../../src/storage/types.js';
 
@@ -45,3 +49,18 @@ export async function queueEntries(dataDir: string) {
 }
 
 export const dataDirOf = (dir: string) => path.join(dir, 'data');
+
+/** Runs fn with a fresh temporary directory (named after `prefix`), removed afterwards whatever happens. */
+export async function inTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The ingest path over a store, as the server builds it (changes go to a bus nobody listens to). */
+export function ingestFor(store: SqliteStore): Ingest {
+  return new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+}

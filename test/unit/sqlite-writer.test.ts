@@ -5,14 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
 import { MessageWrites } from '../../src/storage/sqlite/message-writes.js';
-import { Ingest } from '../../src/core/ingest.js';
-import { ChangeBus } from '../../src/core/changes.js';
-import { testMailboxes } from '../harness/store.js';
+import { ingestFor, inTempDir, testMailboxes } from '../harness/store.js';
 import { Flag, type NewMessage } from '../../src/storage/types.js';
 
 const raw = (i: number, word: string) => Buffer.from(`From: a@x.test\r\nTo: b@x.test\r\nSubject: note ${i}\r\nMessage-ID: <w${i}@x.test>\r\n\r\nThis one is about ${word}.\r\n`);
@@ -24,8 +19,7 @@ async function setup(dir: string, threads: boolean) {
 }
 
 test('a batch is one transaction in which a failing write is undone alone', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
-  try {
+  await inTempDir('postern-writer-', async (dir) => {
     const { store, inbox } = await setup(dir, false);
     const writes = new MessageWrites(store.db);
     const item = (i: number): NewMessage => {
@@ -52,17 +46,14 @@ test('a batch is one transaction in which a failing write is undone alone', asyn
       [[1, Flag.Flagged]],
     );
     await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 for (const threads of [true, false]) {
   test(`appends, flags, search, copy and expunge give the same results ${threads ? 'through the writer and text index threads' : 'on the event loop (no threads)'}`, async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
-    try {
+    await inTempDir('postern-writer-', async (dir) => {
       const { store, inbox, archive } = await setup(dir, threads);
-      const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+      const ingest = ingestFor(store);
       const out = await Promise.all([1, 2, 3, 4].map((i) => ingest.ingest({ raw: raw(i, i % 2 ? 'quince' : 'medlar'), targets: [{ mailboxId: inbox.id }] })));
       assert.deepEqual(out.map((o) => (o[0]!.ok ? o[0]!.message.uid : 0)).sort(), [1, 2, 3, 4]);
       const st = await store.messages.storeFlags(inbox.id, [2, 3], 'add', Flag.Seen, ['$Important']);
@@ -102,15 +93,12 @@ for (const threads of [true, false]) {
       const mb = (await store.mailboxes.getById(inbox.id))!;
       assert.equal(mb.messageCount, 1);
       await store.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
 test('a flag change batched with a new message is answered at commit, before that message is on disk', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-writer-'));
-  try {
+  await inTempDir('postern-writer-', async (dir) => {
     const { store, inbox } = await setup(dir, true);
     const item = (i: number): NewMessage => {
       const body = raw(i, 'plums');
@@ -135,7 +123,5 @@ test('a flag change batched with a new message is answered at commit, before tha
       ],
     );
     await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -5,14 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import os from 'node:os';
 import path from 'node:path';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
-import { Ingest } from '../../src/core/ingest.js';
-import { ChangeBus } from '../../src/core/changes.js';
-import { testMailboxes } from '../harness/store.js';
+import { ingestFor, inTempDir, testMailboxes } from '../harness/store.js';
 import { parseMessage } from '../../src/lib/mime/parse.js';
 import { messageIndexData } from '../../src/core/message-index.js';
 import { BlobGc } from '../../src/core/blob-gc.js';
@@ -30,29 +27,25 @@ async function setup(dir: string, inlineBlobMax?: number) {
 }
 
 test('text is indexed after the commit; textIndexed() makes every message searchable', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
-  try {
+  await inTempDir('postern-textix-', async (dir) => {
     const { store, inbox } = await setup(dir);
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+    const ingest = ingestFor(store);
     await Promise.all(Array.from({ length: 30 }, (_, i) => ingest.ingest({ raw: msg(i, i % 3 ? 'walnut' : 'pecan'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'body', value: 'pecan' })).length, 10);
     assert.equal((await store.messages.search(inbox.id, { type: 'header', field: 'subject', value: 'walnut' })).length, 20);
     await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 for (const inline of [undefined, 0]) {
   test(`markers left by a crash (committed, never indexed) are completed from the blobs by the next process (bodies ${inline === 0 ? 'in files' : 'in the database'})`, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
-  try {
+  await inTempDir('postern-textix-', async (dir) => {
     const first = await setup(dir, inline);
     const inbox = first.inbox;
     let store = first.store;
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+    const ingest = ingestFor(store);
     await Promise.all(Array.from({ length: 12 }, (_, i) => ingest.ingest({ raw: msg(i, 'hazelnut'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     // What a kill -9 between the commit and the indexing leaves: markers set, no text rows.
@@ -60,20 +53,17 @@ for (const inline of [undefined, 0]) {
     assert.equal(store.messages.pendingTexts(100).length, 12);
     await store.close();
     store = new SqliteStore({ dataDir: dir, inlineBlobMax: inline });
-    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+    const again = ingestFor(store);
     await again.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'hazelnut' })).length, 12);
     await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 }
 
 test('a message appended through the repository with its index data is searchable when appendMany resolves', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
-  try {
+  await inTempDir('postern-textix-', async (dir) => {
     const { store, inbox } = await setup(dir);
     const raw = Buffer.from('From: a@x.test\r\nTo: b@x.test\r\nSubject: short one\r\n\r\nThe pistachio harvest.\r\n');
     const blob = await store.blobs.put(raw);
@@ -85,18 +75,15 @@ test('a message appended through the repository with its index data is searchabl
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'body', value: 'pistachio' })).length, 1);
     await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the full-text index is a database of its own: deleted (or migrated from inside postern.db), it is rebuilt from the messages', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
-  try {
+  await inTempDir('postern-textix-', async (dir) => {
     const first = await setup(dir);
     const inbox = first.inbox;
     let store = first.store;
-    const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+    const ingest = ingestFor(store);
     await Promise.all(Array.from({ length: 9 }, (_, i) => ingest.ingest({ raw: msg(i, i < 4 ? 'macadamia' : 'cashew'), targets: [{ mailboxId: inbox.id }] })));
     await ingest.textIndexed();
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'macadamia' })).length, 4);
@@ -110,24 +97,21 @@ test('the full-text index is a database of its own: deleted (or migrated from in
     store = new SqliteStore({ dataDir: dir });
     assert.equal(store.db.prepare("SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'text_index'").pluck().get(), 0);
     assert.equal(store.messages.pendingTexts(100).length, 9);
-    const again = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+    const again = ingestFor(store);
     await again.textIndexed();
     assert.equal(store.messages.pendingTexts(100).length, 0);
     assert.equal((await store.messages.search(inbox.id, { type: 'text', value: 'macadamia' })).length, 4);
     assert.equal((await store.messages.search(inbox.id, { type: 'header', field: 'subject', value: 'cashew' })).length, 5);
     await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 for (const threads of [true, false]) {
   test(`blob garbage collection removes the full-text rows of the bodies it deletes, and rows a crash left (${threads ? 'text index thread' : 'no threads'})`, async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'postern-textix-'));
-    try {
+    await inTempDir('postern-textix-', async (dir) => {
       const store = new SqliteStore({ dataDir: dir, threads });
       const [inbox] = await testMailboxes(store);
-      const ingest = new Ingest({ messages: store.messages, blobs: store.blobs, changes: new ChangeBus() });
+      const ingest = ingestFor(store);
       const out = await Promise.all(Array.from({ length: 6 }, (_, i) => ingest.ingest({ raw: msg(i, i < 4 ? 'chestnut' : 'almond'), targets: [{ mailboxId: inbox!.id }] })));
       await ingest.textIndexed();
       const rows = () => (store.searchDb.prepare('SELECT count(*) FROM fts.text_index').pluck().get() as number);
@@ -151,9 +135,7 @@ for (const threads of [true, false]) {
       await ingest.textIndexed();
       assert.equal((await store.messages.search(inbox!.id, { type: 'body', value: 'chestnut' })).length, 1);
       await store.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 

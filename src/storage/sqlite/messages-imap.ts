@@ -78,15 +78,15 @@ export class ImapMessageStore {
     this.stmts.textPending.run(blobId);
   }
 
-  /**
-   * Inserts the text of blobs still pending and clears their marker, in one transaction, without an fsync
-   * (derived data; the next group commit's WAL sync makes it durable, and the marker goes with it).
-   */
   /** SqliteMessages.pruneTextIndex without the text index thread (this connection has the text database). */
   pruneTextIndex(limit: number, after: number): { deleted: number; last: number } {
     return pruneRows(this.db, 'fts.text_index', 'main', limit, after);
   }
 
+  /**
+   * Inserts the text of blobs still pending and clears their marker, in one transaction, without an fsync
+   * (derived data; the next group commit's WAL sync makes it durable, and the marker goes with it).
+   */
   indexTexts(texts: Array<{ blobId: string; headers: string; body: string }>): void {
     const s = this.stmts;
     // Only on a connection with the text database attached (SqliteMessages' search connection).

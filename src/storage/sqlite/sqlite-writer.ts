@@ -92,10 +92,12 @@ export class SqliteWriter {
    * are answered when the thread reports the batch synced to disk.
    */
   private async send(batch: Queued[]): Promise<void> {
-    const failAll = (err: unknown, which: Queued[]) => {
-      for (const q of which) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? (err as Error) : new Error((err as Error).message));
-    };
+    /** The thread's replies, once it reported the commit (with the interim message, or with its answer). */
     let replies: WriteReply[] | null = null;
+    // Fails the writes not answered yet: all of them before the commit, the durable ones after it.
+    const fail = (err: unknown) => {
+      for (const q of replies ? batch.filter((x) => x.sync) : batch) q.reject(err instanceof ThreadGone || err instanceof ThreadUnavailable ? (err as Error) : new Error((err as Error).message));
+    };
     const answer = (q: Queued, i: number) => {
       const r = replies?.[i];
       if (r?.ok) q.resolve(r.value);
@@ -115,7 +117,7 @@ export class SqliteWriter {
         return Promise.race([progress, final]);
       });
     } catch (err) {
-      failAll(err, replies ? batch.filter((q) => q.sync) : batch);
+      fail(err);
       return;
     }
     void final!.then(
@@ -126,7 +128,7 @@ export class SqliteWriter {
           batch.forEach(answer);
         } else batch.forEach((q, i) => q.sync && answer(q, i));
       },
-      (err) => failAll(err, replies ? batch.filter((q) => q.sync) : batch),
+      fail,
     );
   }
 
