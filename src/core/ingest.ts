@@ -169,10 +169,12 @@ const STARVE_MS = 250;
 const SCAN_STARVE_MS = 1000;
 
 /**
- * Deferred full-text indexing (see the header). Invariant: every blob_text row with pending = 1 is either in
- * `backlog` or will be found by the database scan (`scanDb`), which is on at start (markers a previous process
- * left) and whenever a text was dropped from the backlog. indexTexts() clears a marker in the transaction that
- * inserts the text and ignores blobs already indexed, so indexing twice is harmless.
+ * Deferred full-text indexing (see the header). Invariant: every blob_text row with pending = 1 whose body a
+ * message references is either in `backlog` or will be found by the database scan (`scanDb`), which is on at
+ * start (markers a previous process left) and whenever a text was dropped from the backlog. indexTexts() clears a
+ * marker in the transaction that inserts the text and ignores blobs already indexed, so indexing twice is
+ * harmless. A text whose body lost its last message before its turn is not indexed (the store skips it); the
+ * same body stored again comes back through add().
  */
 class TextIndexer {
   /** Texts owed to the index, oldest first (a Map keeps insertion order), with when each arrived. */

@@ -246,7 +246,10 @@ export interface MessageRepo {
    * among the appends committed while another sync runs (group commit: SqliteMessages).
    */
   appendMany(items: NewMessage[]): Promise<AppendOutcome[]>;
-  /** Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction). */
+  /**
+   * Deferred text indexing: inserts the text of blobs still marked pending, clears their marker (one transaction).
+   * Texts of bodies no message references any more (expunged meanwhile) are skipped and keep their marker.
+   */
   indexTexts?(texts: BlobText[]): Promise<void>;
   /**
    * Indexes pending blobs whose text the caller does not hold, reading the bodies itself off the event loop;
@@ -255,7 +258,7 @@ export interface MessageRepo {
   indexBlobTexts?(blobIds: string[]): Promise<boolean>;
   /** True while indexTexts runs off the event loop (a worker thread): the caller need not time-slice it. */
   textIndexOffThread?(): boolean;
-  /** Blob ids still marked pending (committed with deferText, not yet indexed), oldest first. */
+  /** Blob ids still marked pending (committed with deferText, not yet indexed) and still referenced, oldest first. */
   pendingTexts?(limit: number, afterBlobRow?: number): Array<{ row: number; blobId: string }>;
   list(mailboxId: number): Promise<MessageMeta[]>;
   get(mailboxId: number, uid: number): Promise<MessageMeta | null>;

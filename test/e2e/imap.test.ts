@@ -255,6 +255,37 @@ test('CONDSTORE / QRESYNC: UNCHANGEDSINCE, CHANGEDSINCE, VANISHED, SELECT QRESYN
   c.close();
 });
 
+test('STORE that changes nothing: the flags are reported, no MODSEQ is spent, other sessions see no update', async () => {
+  const user = await account();
+  const c = await session(user);
+  const other = await session(user);
+  for (let i = 0; i < 3; i++) assert.equal((await c.append('INBOX', message(), '\\Seen')).status, 'OK');
+  await c.ok('ENABLE CONDSTORE');
+  const hms = (lines: string[]) => Number(/HIGHESTMODSEQ (\d+)/.exec(lines.join(' '))![1]);
+  const h0 = hms(await c.ok('SELECT INBOX'));
+  await other.ok('SELECT INBOX');
+  // Already \Seen: answered with the flags and the messages' own MODSEQs, HIGHESTMODSEQ stays.
+  const same = await c.ok('STORE 1:2 +FLAGS (\\Seen)');
+  assert.equal(same.length, 2, same.join('|'));
+  for (const l of same) assert.match(l, /^\* [12] FETCH \(FLAGS \(\\Seen( \\Recent)?\) MODSEQ \((\d+)\)\)$/);
+  assert.ok(same.every((l) => Number(/MODSEQ \((\d+)\)/.exec(l)![1]) <= h0));
+  assert.deepEqual(await c.ok('STORE 3 -FLAGS.SILENT (\\Answered)'), []);
+  assert.equal(hms(await c.ok('STATUS INBOX (HIGHESTMODSEQ)')), h0);
+  assert.deepEqual(await other.ok('NOOP'), [], 'no flag change to announce');
+  // One message of the set changing: one new MODSEQ, and the other session is told about that message only.
+  const one = await c.ok('STORE 1:3 +FLAGS (\\Flagged)');
+  assert.equal(one.length, 3);
+  assert.equal(hms(await c.ok('STATUS INBOX (HIGHESTMODSEQ)')), h0 + 1);
+  await c.ok('STORE 2:3 -FLAGS (\\Flagged)');
+  const seen = await other.ok('NOOP');
+  assert.ok(seen.some((l) => /^\* 1 FETCH \(.*FLAGS \(.*\\Flagged/.test(l)), seen.join('|'));
+  const again = await c.ok('STORE 2:3 -FLAGS (\\Flagged)');
+  assert.ok(again.every((l) => !/\\Flagged/.test(l)), again.join('|'));
+  assert.equal(hms(await c.ok('STATUS INBOX (HIGHESTMODSEQ)')), h0 + 2);
+  c.close();
+  other.close();
+});
+
 test('mailboxes: CREATE (USE), LIST variants, RENAME hierarchy and INBOX, DELETE, SUBSCRIBE, STATUS, QUOTA, NAMESPACE', async () => {
   const user = await account();
   const c = await session(user);

@@ -163,3 +163,40 @@ test('pruning walks the index once with a cursor, a step at a time, deleting onl
     db.close();
   }
 });
+
+for (const threads of [true, false]) {
+  test(`texts of messages expunged before their turn are not indexed; the same body stored again is (${threads ? 'text index thread' : 'no threads'})`, async () => {
+    await inTempDir('postern-textix-', async (dir) => {
+      const store = new SqliteStore({ dataDir: dir, threads });
+      const [inbox] = await testMailboxes(store);
+      const rows = () => store.searchDb.prepare('SELECT count(*) FROM fts.text_index').pluck().get() as number;
+      // Committed with their texts deferred (as ingest does), the indexing not done yet.
+      const append = async (i: number, word: string) => {
+        const raw = msg(i, word);
+        const blob = await store.blobs.put(raw);
+        const mime = parseMessage(raw);
+        const index = messageIndexData(raw, mime);
+        const [o] = await store.messages.appendMany([
+          { mailboxId: inbox!.id, blobId: blob.id, blobSize: blob.size, prefix: Buffer.alloc(0), flags: 0, keywords: [], internalDate: Date.now(), mime, index, deferText: true },
+        ]);
+        assert.ok(o?.ok);
+        return { uid: o.message.uid, text: { blobId: blob.id, headers: index.headers, body: index.body } };
+      };
+      const drafts = await Promise.all([0, 1, 2].map((i) => append(i, 'draftword')));
+      const kept = await append(3, 'keptword');
+      await store.messages.expunge(inbox!.id, drafts.map((d) => d.uid));
+      // The indexer's turn: the held texts (memory backlog), then the database scan (texts dropped or left by a crash).
+      await store.messages.indexTexts([...drafts.map((d) => d.text), kept.text]);
+      assert.equal(rows(), 1, 'only the text of the message still there');
+      assert.deepEqual(store.messages.pendingTexts(100), [], 'the scan does not read back bodies nobody references');
+      assert.equal((await store.messages.search(inbox!.id, { type: 'body', value: 'keptword' })).length, 1);
+      // The body of an expunged draft stored again before blob GC: its new message is indexed.
+      const again = await append(0, 'draftword');
+      assert.equal(store.messages.pendingTexts(100).length, 1);
+      await store.messages.indexTexts([again.text]);
+      assert.equal(rows(), 2);
+      assert.deepEqual((await store.messages.search(inbox!.id, { type: 'body', value: 'draftword' })).map((h) => h.uid), [again.uid]);
+      await store.close();
+    });
+  });
+}

@@ -10,6 +10,8 @@ const BATCH = 64 * 1024;
 
 export class Output {
   private parts: Buffer[] = [];
+  /** Strings sent since the last Buffer, joined (see send). */
+  private text = '';
   private size = 0;
   private deflate: zlib.DeflateRaw | null = null;
   closed = false;
@@ -34,11 +36,27 @@ export class Output {
     this.deflate = d;
   }
 
-  /** Queue bytes; large batches are written out at once (the caller awaits flush() for back-pressure). */
+  /**
+   * Queue bytes; large batches are written out at once (the caller awaits flush() for back-pressure). Strings are
+   * joined and encoded once per batch: a Buffer per line (FETCH 1:20 sends 21) was a sixth of its event-loop time.
+   */
   send(data: string | Buffer): void {
-    const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    this.parts.push(b);
-    this.size += b.length;
+    if (typeof data === 'string') {
+      this.text += data;
+      // UTF-16 units: at least the bytes for ASCII, a bound close enough for batching.
+      this.size += data.length;
+      return;
+    }
+    this.takeText();
+    this.parts.push(data);
+    this.size += data.length;
+  }
+
+  /** Moves the joined strings into `parts`, as one buffer. */
+  private takeText(): void {
+    if (!this.text) return;
+    this.parts.push(Buffer.from(this.text, 'utf8'));
+    this.text = '';
   }
 
   get pendingBytes(): number {
@@ -49,11 +67,13 @@ export class Output {
   async flush(): Promise<void> {
     if (this.closed || this.socket.destroyed) {
       this.parts = [];
+      this.text = '';
       this.size = 0;
       return;
     }
     if (this.size === 0) return;
-    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    this.takeText();
+    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     this.parts = [];
     this.size = 0;
     if (this.deflate) {

@@ -25,6 +25,29 @@ function headerMatch(headers: unknown, field: unknown, value: unknown): number {
   return 0;
 }
 
+/**
+ * A STORE operation on one message: its new flags and keywords, or null when they stay as they are (keywords
+ * compare without regard to case, RFC 9051 2.3.2).
+ */
+function flagOperation(op: FlagOperation, flags: number, keywords: string[]): (oldFlags: number, oldKw: string[]) => [number, string[]] | null {
+  const kwLower = new Set(keywords.map((k) => k.toLowerCase()));
+  return (oldFlags, oldKw) => {
+    let nf: number;
+    let nk: string[];
+    if (op === 'replace') {
+      nf = flags;
+      nk = dedupe(keywords);
+    } else if (op === 'add') {
+      nf = oldFlags | flags;
+      nk = dedupe([...oldKw, ...keywords]);
+    } else {
+      nf = oldFlags & ~flags;
+      nk = oldKw.filter((k) => !kwLower.has(k.toLowerCase()));
+    }
+    return nf === oldFlags && sameKeywords(nk, oldKw) ? null : [nf, nk];
+  };
+}
+
 /** An FTS5 phrase: the value quoted, quotes doubled (trigram tokenizer: substring match). */
 const phrase = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -55,8 +78,11 @@ export class ImapMessageStore {
       accAdd: db.prepare('UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + ? WHERE id = ?'),
       textId: db.prepare('SELECT id FROM blob_text WHERE blob_id = ?').pluck(),
       textPending: db.prepare('INSERT OR IGNORE INTO blob_text(blob_id, pending) VALUES (?, 1)'),
-      textDone: db.prepare('UPDATE blob_text SET pending = 0 WHERE blob_id = ? AND pending = 1 RETURNING id').pluck(),
-      pendingList: db.prepare('SELECT id AS row, blob_id AS blobId FROM blob_text WHERE pending = 1 AND id > ? ORDER BY id LIMIT ?'),
+      // As SqliteMessages.pendingRows: only texts of bodies a message still references.
+      textDone: db.prepare('UPDATE blob_text SET pending = 0 WHERE blob_id = ? AND pending = 1 AND EXISTS (SELECT 1 FROM blobs b WHERE b.id = blob_text.blob_id AND b.refs > 0) RETURNING id').pluck(),
+      pendingList: db.prepare(
+        'SELECT t.id AS row, t.blob_id AS blobId FROM blob_text t WHERE t.pending = 1 AND t.id > ? AND EXISTS (SELECT 1 FROM blobs b WHERE b.id = t.blob_id AND b.refs > 0) ORDER BY t.id LIMIT ?',
+      ),
       sortRow: db.prepare('SELECT uid, internal_date, size, sent_date, subject, sort_from, sort_to, sort_cc, message_id, refs FROM messages WHERE mailbox_id = ? AND uid = ?'),
     };
   }
@@ -133,7 +159,7 @@ export class ImapMessageStore {
         const unchanged: FlagUpdate[] = [];
         const failed: number[] = [];
         let unseenDelta = 0;
-        const kwLower = new Set(keywords.map((k) => k.toLowerCase()));
+        const apply = flagOperation(op, flags, keywords);
         for (const uid of uids) {
           const m = s.row.get(mailboxId, uid) as Row | undefined;
           if (!m) continue;
@@ -143,22 +169,12 @@ export class ImapMessageStore {
             failed.push(uid);
             continue;
           }
-          let nf: number;
-          let nk: string[];
-          if (op === 'replace') {
-            nf = flags;
-            nk = dedupe(keywords);
-          } else if (op === 'add') {
-            nf = oldFlags | flags;
-            nk = dedupe([...oldKw, ...keywords]);
-          } else {
-            nf = oldFlags & ~flags;
-            nk = oldKw.filter((k) => !kwLower.has(k.toLowerCase()));
-          }
-          if (nf === oldFlags && sameKeywords(nk, oldKw)) {
+          const next = apply(oldFlags, oldKw);
+          if (!next) {
             unchanged.push({ uid, flags: oldFlags, keywords: oldKw, modseq: m.modseq as number });
             continue;
           }
+          const [nf, nk] = next;
           s.setFlags.run(nf, nk.length ? JSON.stringify(nk) : null, modseq, m.id);
           if (oldFlags & Flag.Seen && !(nf & Flag.Seen)) unseenDelta++;
           if (!(oldFlags & Flag.Seen) && nf & Flag.Seen) unseenDelta--;
@@ -168,6 +184,44 @@ export class ImapMessageStore {
         return { updated, unchanged, failed, modseq: updated.length ? modseq : (mb.highestmodseq as number) };
       })
       .immediate();
+  }
+
+  /**
+   * The outcome of a STORE that changes no message (every flag already as asked, or failing its UNCHANGEDSINCE),
+   * read in one snapshot without a write; null as soon as one message would change. Such STOREs are common
+   * (a client marking read what is already read, re-sending its flags after a resync) and need no transaction,
+   * no MODSEQ (RFC 7162 3.1.3: the mod-sequence of an unchanged message stays) and no trip to the writer thread.
+   * Answering from the snapshot is linearizable: a write still in flight from another session has not been
+   * answered yet, so ordering this STORE before it is a valid order.
+   */
+  storeNoChange(
+    mailboxId: number,
+    uids: number[],
+    op: FlagOperation,
+    flags: number,
+    keywords: string[],
+    opts: { unchangedSince?: number } = {},
+  ): { updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number } | null {
+    const s = this.stmts;
+    return this.db.transaction(() => {
+      const mb = s.mailbox.get(mailboxId) as Row | undefined;
+      if (!mb) return null;
+      const unchanged: FlagUpdate[] = [];
+      const failed: number[] = [];
+      const apply = flagOperation(op, flags, keywords);
+      for (const uid of uids) {
+        const m = s.row.get(mailboxId, uid) as Row | undefined;
+        if (!m) continue;
+        if (opts.unchangedSince !== undefined && (m.modseq as number) > opts.unchangedSince) {
+          failed.push(uid);
+          continue;
+        }
+        const oldKw: string[] = m.keywords ? JSON.parse(m.keywords as string) : [];
+        if (apply(m.flags as number, oldKw)) return null;
+        unchanged.push({ uid, flags: m.flags as number, keywords: oldKw, modseq: m.modseq as number });
+      }
+      return { updated: [], unchanged, failed, modseq: mb.highestmodseq as number };
+    })();
   }
 
   /** Copy inside the caller's transaction; `expunge` is the repository's expunge body for MOVE. */

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import path from 'node:path';
 import { Flag, type AppendOutcome, type BlobText, type CopyOutcome, type FlagOperation, type FlagUpdate, type GroupCommit, type MessageMeta, type MessageQuery, type MessageRepo, type NewMessage, type SearchHit, type SortData } from '../types.js';
-import { MESSAGE_COLS, messageFrom, type Row } from './rows.js';
+import { MESSAGE_COLS, messageFromRaw, type Row } from './rows.js';
 import { ImapMessageStore } from './messages-imap.js';
 import { MessageWrites, appendItem, type WriteOp, type WriteResult } from './message-writes.js';
 import { SqliteWriter } from './sqlite-writer.js';
@@ -17,6 +17,8 @@ const MIME_CACHE_ENTRIES = 2000;
 const CHECKPOINT_DELAY_MS = 250;
 /** Full-text rows looked at per step of pruneTextIndex (one request to the text index thread, one transaction). */
 const PRUNE_CHUNK = 2000;
+/** STOREs on up to this many messages are first checked for no change on the event loop (storeFlags). */
+const STORE_CHECK_MAX = 256;
 
 export class SqliteMessages implements MessageRepo {
   private readonly stmts;
@@ -51,16 +53,18 @@ export class SqliteMessages implements MessageRepo {
     this.writer = new SqliteWriter(db.name, gate, threads);
     this.textThread = new DbThread('text-index-thread', { textDbFile: textDbFile(db.name), dbFile: db.name, blobDir: path.join(path.dirname(db.name), 'blobs') }, threads);
     this.stmts = {
-      fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
-      fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`),
+      fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`).raw(),
+      fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`).raw(),
       fetchMeta: db.prepare('SELECT id, uid, modseq, flags, keywords, internal_date, size FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid').raw(),
       firstUnseen: db.prepare(`SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & ${Flag.Seen}) = 0 ORDER BY uid LIMIT 1`).pluck(),
-      list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`),
-      get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`),
+      list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw(),
+      get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`).raw(),
       mime: db.prepare('SELECT b.mime FROM messages m JOIN blob_mime b ON b.blob_id = m.blob_id WHERE m.id = ?').pluck(),
       mimeOfBlob: db.prepare('SELECT mime FROM blob_mime WHERE blob_id = ?').pluck(),
       prefix: db.prepare('SELECT prefix FROM messages WHERE id = ?'),
-      pendingTextId: db.prepare('SELECT id FROM blob_text WHERE blob_id = ? AND pending = 1').pluck(),
+      // Texts of bodies that no message references any more (expunged before their turn came) are skipped: see
+      // pendingRows.
+      pendingTextId: db.prepare('SELECT t.id FROM blob_text t JOIN blobs b ON b.id = t.blob_id WHERE t.blob_id = ? AND t.pending = 1 AND b.refs > 0').pluck(),
     };
   }
 
@@ -151,7 +155,12 @@ export class SqliteMessages implements MessageRepo {
     return !rows.length || this.indexOnThread({ blobs: rows }, rows);
   }
 
-  /** The items whose blob is still marked pending, once each, with its text row id (= the index's rowid). */
+  /**
+   * The items whose blob is still marked pending, once each, with its text row id (= the index's rowid). A body
+   * no message references any more is left out: it was expunged before its text's turn (a draft saved again, mail
+   * filed to the trash and emptied; in a busy minute, most of what is deleted at once). Its marker stays; blob
+   * GC deletes it with the body, and if the same body is stored again first, its new message indexes it.
+   */
   private pendingRows<T extends { blobId: string }>(items: T[]): Array<T & { row: number }> {
     const seen = new Set<string>();
     const out: Array<T & { row: number }> = [];
@@ -266,12 +275,18 @@ export class SqliteMessages implements MessageRepo {
       return out;
     }
     for (const [lo, hi] of ranges) {
-      const rows = (opts.changedSince !== undefined ? this.stmts.fetchRangeSince.all(mailboxId, lo, hi, opts.changedSince) : this.stmts.fetchRange.all(mailboxId, lo, hi)) as Row[];
-      for (const r of rows) out.push(messageFrom(r));
+      const rows = (opts.changedSince !== undefined ? this.stmts.fetchRangeSince.all(mailboxId, lo, hi, opts.changedSince) : this.stmts.fetchRange.all(mailboxId, lo, hi)) as unknown[][];
+      for (const r of rows) out.push(messageFromRaw(r));
     }
     return out;
   }
   async storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts?: { unchangedSince?: number }): Promise<{ updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number }> {
+    // A STORE that changes nothing is answered from a read (see storeNoChange); past a few hundred messages the
+    // check is left to the writer thread, which reads the rows anyway, rather than run twice on the event loop.
+    if (uids.length <= STORE_CHECK_MAX) {
+      const same = this.imap.storeNoChange(mailboxId, uids, op, flags, keywords, opts);
+      if (same) return same;
+    }
     const w: WriteOp = { op: 'store', mailboxId, uids, flagOp: op, flags, keywords };
     if (opts?.unchangedSince !== undefined) w.unchangedSince = opts.unchangedSince;
     return this.write(w, this.lazyFlagSync ? 'soon' : 'now');
@@ -290,11 +305,11 @@ export class SqliteMessages implements MessageRepo {
   }
 
   async list(mailboxId: number): Promise<MessageMeta[]> {
-    return (this.stmts.list.all(mailboxId) as Row[]).map(messageFrom);
+    return (this.stmts.list.all(mailboxId) as unknown[][]).map(messageFromRaw);
   }
   async get(mailboxId: number, uid: number): Promise<MessageMeta | null> {
-    const r = this.stmts.get.get(mailboxId, uid) as Row | undefined;
-    return r ? messageFrom(r) : null;
+    const r = this.stmts.get.get(mailboxId, uid) as unknown[] | undefined;
+    return r ? messageFromRaw(r) : null;
   }
   /**
    * Parsed MIME structures of recently fetched messages, by blob id (content-addressed, so never stale), least

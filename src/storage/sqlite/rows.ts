@@ -30,19 +30,25 @@ export const mailboxFrom = (r: Row): Mailbox => ({
   totalSize: r.total_size as number,
 });
 
-export const messageFrom = (r: Row): MessageMeta => ({
-  id: r.id as number,
-  mailboxId: r.mailbox_id as number,
-  uid: r.uid as number,
-  modseq: r.modseq as number,
-  flags: r.flags as number,
-  keywords: r.keywords ? (JSON.parse(r.keywords as string) as string[]) : [],
-  internalDate: r.internal_date as number,
-  size: r.size as number,
-  blobId: r.blob_id as string,
-  prefixLength: r.prefix_length as number,
+/**
+ * A message row read in raw mode (an array in MESSAGE_COLS order): better-sqlite3 builds no object per row, and
+ * this is the one object made. Reading rows as objects and copying them was about a fifth of the event-loop
+ * time of a FETCH 1:20.
+ */
+export const messageFromRaw = (r: unknown[]): MessageMeta => ({
+  id: r[0] as number,
+  mailboxId: r[1] as number,
+  uid: r[2] as number,
+  modseq: r[3] as number,
+  flags: r[4] as number,
+  keywords: r[5] ? (JSON.parse(r[5] as string) as string[]) : [],
+  internalDate: r[6] as number,
+  size: r[7] as number,
+  blobId: r[8] as string,
+  prefixLength: r[9] as number,
 });
 
+/** The columns messageFromRaw reads, in its order. */
 export const MESSAGE_COLS = 'id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, length(prefix) AS prefix_length';
 
 export /** A uidvalidity that differs between recreations of a mailbox with the same name (RFC 9051 2.3.1.1). */
