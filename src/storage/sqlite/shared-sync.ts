@@ -1,8 +1,8 @@
 /**
  * Group commit's WAL sync, shared: a caller arriving while a sync runs gets the next one, which starts after the
  * running one and so after the caller's commit, and covers it; every caller arriving meanwhile shares that next
- * sync. Syncs complete in the order they were asked for. Used by the event loop's group commit (SqliteStore) and
- * by the writer thread (sqlite-writer-thread.ts).
+ * sync. Syncs complete in the order they were asked for. Used by the event loop's group commit (SqliteStore; the
+ * writer thread syncs after each durable batch instead, sqlite-writer-thread.ts).
  */
 export function sharedSync(datasync: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | null = null;

@@ -52,7 +52,7 @@ export class SqliteWriter {
 
   /**
    * Queues one message write; resolves with its result once its batch committed, and with `sync` once that commit
-   * is on disk too (the thread's fdatasync of the WAL, shared by the batches committed meanwhile).
+   * is on disk too (the thread's fdatasync of the WAL after that commit; writes queued meanwhile share the next).
    */
   write<T extends WriteResult>(op: WriteOp, sync = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
