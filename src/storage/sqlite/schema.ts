@@ -219,6 +219,12 @@ const MIGRATIONS: string[] = [
   `
   DROP TABLE IF EXISTS main.text_index;
   `,
+  // 12: messages_flags (mailbox_id, flags) served no query: flag searches and SELECT's first unseen read the
+  // covering index messages_meta in UID order (EXPLAIN QUERY PLAN), and a bit test cannot seek in it anyway. It
+  // cost a page write in every STORE, APPEND and EXPUNGE transaction.
+  `
+  DROP INDEX IF EXISTS messages_flags;
+  `,
 ];
 
 /**
