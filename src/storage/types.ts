@@ -50,6 +50,8 @@ export interface Mailbox {
   messageCount: number;
   unseenCount: number;
   totalSize: number;
+  /** The first UID not yet claimed as \Recent (RFC 3501 2.3.2) when the row was read; lets SELECT claim without reading it again. */
+  firstRecentUid?: number;
 }
 
 /** System flags as a bitmask: cheap to store, index and compare for 100,000-message mailboxes. */
@@ -236,7 +238,7 @@ export interface MailboxRepo {
    * RFC 3501 \Recent: returns the first UID that is recent for the caller and makes every UID below
    * `uidNext` non-recent for everyone else (one session sees each message as recent).
    */
-  claimRecent(mailboxId: number, uidNext: number): Promise<number>;
+  claimRecent(mailboxId: number, uidNext: number, known?: Pick<Mailbox, 'uidValidity' | 'firstRecentUid'>): Promise<number>;
 }
 
 export interface MessageRepo {

@@ -76,6 +76,25 @@ test('FLAGS lists keywords in use; a new keyword sends FLAGS + PERMANENTFLAGS to
   b.close();
 });
 
+test('\\Recent: the first session to SELECT claims new messages, EXAMINE claims none, later arrivals go to a selected session (RFC 3501 2.3.2)', async () => {
+  const user = await account();
+  const a = await session(user);
+  const b = await session(user);
+  const c = await session(user);
+  const recent = (lines: string[]) => Number(/^\* (\d+) RECENT$/m.exec(lines.join('\n'))![1]);
+  for (let i = 0; i < 2; i++) assert.equal((await c.append('INBOX', message())).status, 'OK');
+  assert.equal(recent(await b.ok('EXAMINE INBOX')), 2, 'EXAMINE sees them as \\Recent');
+  assert.equal(recent(await a.ok('SELECT INBOX')), 2, 'EXAMINE did not claim them');
+  assert.equal(recent(await b.ok('SELECT INBOX')), 0, 'claimed by the first SELECT');
+  assert.equal(recent(await a.ok('SELECT INBOX')), 0, 'a session does not claim twice');
+  // A message arriving while two sessions have the mailbox selected is \Recent in one of them only.
+  assert.equal((await c.append('INBOX', message())).status, 'OK');
+  const seen = [...(await a.ok('NOOP')), ...(await b.ok('NOOP'))].filter((l) => /^\* \d+ RECENT$/.test(l));
+  assert.deepEqual(seen.map((l) => Number(l.split(' ')[1])).sort(), [0, 1], seen.join('|'));
+  assert.equal(recent(await c.ok('SELECT INBOX')), 0, 'nothing left to claim');
+  for (const x of [a, b, c]) x.close();
+});
+
 test('QRESYNC message sequence match data narrows VANISHED (EARLIER) (RFC 7162 3.2.5.2)', async () => {
   const user = await account();
   const c = await session(user);

@@ -102,8 +102,15 @@ export class SqliteMailboxes implements MailboxRepo {
    */
   private readonly claims = new Map<string, number>();
 
-  async claimRecent(mailboxId: number, uidNext: number): Promise<number> {
-    const r = prep(this.db, 'SELECT first_recent_uid, uidvalidity FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined;
+  /**
+   * `known`: the mailbox row as the caller just read it (SELECT), saving a read here; as good as reading it now,
+   * since the claims of this process not yet written are in `claims` either way.
+   */
+  async claimRecent(mailboxId: number, uidNext: number, known?: Pick<Mailbox, 'uidValidity' | 'firstRecentUid'>): Promise<number> {
+    const r =
+      known?.firstRecentUid !== undefined
+        ? { first_recent_uid: known.firstRecentUid, uidvalidity: known.uidValidity }
+        : (prep(this.db, 'SELECT first_recent_uid, uidvalidity FROM mailboxes WHERE id = ?').get(mailboxId) as Row | undefined);
     if (!r) return uidNext;
     const key = `${mailboxId}/${r.uidvalidity as number}`;
     const first = Math.max(r.first_recent_uid as number, this.claims.get(key) ?? 0);

@@ -28,6 +28,7 @@ export const mailboxFrom = (r: Row): Mailbox => ({
   messageCount: r.message_count as number,
   unseenCount: r.unseen_count as number,
   totalSize: r.total_size as number,
+  firstRecentUid: r.first_recent_uid as number,
 });
 
 /**

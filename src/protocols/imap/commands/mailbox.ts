@@ -54,7 +54,7 @@ export async function runSelect(s: ImapSession, cmd: SelectCommand): Promise<Don
   if (cmd.condstore || cmd.qresync) s.condstore = true;
   const readOnly = cmd.name === 'EXAMINE';
   const uids = await messages.uids(mb.id);
-  const first = await mailboxes.claimRecent(mb.id, readOnly ? 0 : mb.uidNext);
+  const first = await mailboxes.claimRecent(mb.id, readOnly ? 0 : mb.uidNext, mb);
   const view = new MailboxView(mb, readOnly, uids, first < mb.uidNext ? [[first, MAX_UINT32]] : [], mb.highestModseq);
   // RFC 9051 6.3.2 / 7.3.5: FLAGS lists the system flags and the keywords in use; PERMANENTFLAGS adds \* (any new keyword).
   learnKeywords(view, await s.deps.extra.keywordsInUse(mb.id));
