@@ -48,6 +48,9 @@ function flagOperation(op: FlagOperation, flags: number, keywords: string[]): (o
   };
 }
 
+type StoreOptions = { unchangedSince?: number };
+type StoreResult = { updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number };
+
 /** An FTS5 phrase: the value quoted, quotes doubled (trigram tokenizer: substring match). */
 const phrase = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -141,49 +144,9 @@ export class ImapMessageStore {
     return this.stmts.uids.all(mailboxId) as number[];
   }
 
-  storeFlags(
-    mailboxId: number,
-    uids: number[],
-    op: FlagOperation,
-    flags: number,
-    keywords: string[],
-    opts: { unchangedSince?: number } = {},
-  ): { updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number } {
-    const s = this.stmts;
-    return this.db
-      .transaction(() => {
-        const mb = s.mailbox.get(mailboxId) as Row | undefined;
-        if (!mb) return { updated: [], unchanged: [], failed: [], modseq: 0 };
-        const modseq = (mb.highestmodseq as number) + 1;
-        const updated: FlagUpdate[] = [];
-        const unchanged: FlagUpdate[] = [];
-        const failed: number[] = [];
-        let unseenDelta = 0;
-        const apply = flagOperation(op, flags, keywords);
-        for (const uid of uids) {
-          const m = s.row.get(mailboxId, uid) as Row | undefined;
-          if (!m) continue;
-          const oldFlags = m.flags as number;
-          const oldKw: string[] = m.keywords ? JSON.parse(m.keywords as string) : [];
-          if (opts.unchangedSince !== undefined && (m.modseq as number) > opts.unchangedSince) {
-            failed.push(uid);
-            continue;
-          }
-          const next = apply(oldFlags, oldKw);
-          if (!next) {
-            unchanged.push({ uid, flags: oldFlags, keywords: oldKw, modseq: m.modseq as number });
-            continue;
-          }
-          const [nf, nk] = next;
-          s.setFlags.run(nf, nk.length ? JSON.stringify(nk) : null, modseq, m.id);
-          if (oldFlags & Flag.Seen && !(nf & Flag.Seen)) unseenDelta++;
-          if (!(oldFlags & Flag.Seen) && nf & Flag.Seen) unseenDelta--;
-          updated.push({ uid, flags: nf, keywords: nk, modseq });
-        }
-        if (updated.length) s.mbFlags.run(modseq, unseenDelta, mailboxId);
-        return { updated, unchanged, failed, modseq: updated.length ? modseq : (mb.highestmodseq as number) };
-      })
-      .immediate();
+  /** Changes flags in one IMMEDIATE transaction (MessageRepo.storeFlags). */
+  storeFlags(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts: StoreOptions = {}): StoreResult {
+    return this.db.transaction(() => this.storeRows(mailboxId, uids, op, flags, keywords, opts, true)!).immediate();
   }
 
   /**
@@ -194,34 +157,47 @@ export class ImapMessageStore {
    * Answering from the snapshot is linearizable: a write still in flight from another session has not been
    * answered yet, so ordering this STORE before it is a valid order.
    */
-  storeNoChange(
-    mailboxId: number,
-    uids: number[],
-    op: FlagOperation,
-    flags: number,
-    keywords: string[],
-    opts: { unchangedSince?: number } = {},
-  ): { updated: FlagUpdate[]; unchanged: FlagUpdate[]; failed: number[]; modseq: number } | null {
+  storeNoChange(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts: StoreOptions = {}): StoreResult | null {
+    return this.db.transaction(() => this.storeRows(mailboxId, uids, op, flags, keywords, opts, false))();
+  }
+
+  /**
+   * STORE's work inside the caller's transaction. `write`: apply the changes (one new MODSEQ for them all);
+   * otherwise return null at the first message that would change.
+   */
+  private storeRows(mailboxId: number, uids: number[], op: FlagOperation, flags: number, keywords: string[], opts: StoreOptions, write: boolean): StoreResult | null {
     const s = this.stmts;
-    return this.db.transaction(() => {
-      const mb = s.mailbox.get(mailboxId) as Row | undefined;
-      if (!mb) return null;
-      const unchanged: FlagUpdate[] = [];
-      const failed: number[] = [];
-      const apply = flagOperation(op, flags, keywords);
-      for (const uid of uids) {
-        const m = s.row.get(mailboxId, uid) as Row | undefined;
-        if (!m) continue;
-        if (opts.unchangedSince !== undefined && (m.modseq as number) > opts.unchangedSince) {
-          failed.push(uid);
-          continue;
-        }
-        const oldKw: string[] = m.keywords ? JSON.parse(m.keywords as string) : [];
-        if (apply(m.flags as number, oldKw)) return null;
-        unchanged.push({ uid, flags: m.flags as number, keywords: oldKw, modseq: m.modseq as number });
+    const mb = s.mailbox.get(mailboxId) as Row | undefined;
+    if (!mb) return write ? { updated: [], unchanged: [], failed: [], modseq: 0 } : null;
+    const modseq = (mb.highestmodseq as number) + 1;
+    const updated: FlagUpdate[] = [];
+    const unchanged: FlagUpdate[] = [];
+    const failed: number[] = [];
+    let unseenDelta = 0;
+    const apply = flagOperation(op, flags, keywords);
+    for (const uid of uids) {
+      const m = s.row.get(mailboxId, uid) as Row | undefined;
+      if (!m) continue;
+      const oldFlags = m.flags as number;
+      const oldKw: string[] = m.keywords ? JSON.parse(m.keywords as string) : [];
+      if (opts.unchangedSince !== undefined && (m.modseq as number) > opts.unchangedSince) {
+        failed.push(uid);
+        continue;
       }
-      return { updated: [], unchanged, failed, modseq: mb.highestmodseq as number };
-    })();
+      const next = apply(oldFlags, oldKw);
+      if (!next) {
+        unchanged.push({ uid, flags: oldFlags, keywords: oldKw, modseq: m.modseq as number });
+        continue;
+      }
+      if (!write) return null;
+      const [nf, nk] = next;
+      s.setFlags.run(nf, nk.length ? JSON.stringify(nk) : null, modseq, m.id);
+      if (oldFlags & Flag.Seen && !(nf & Flag.Seen)) unseenDelta++;
+      if (!(oldFlags & Flag.Seen) && nf & Flag.Seen) unseenDelta--;
+      updated.push({ uid, flags: nf, keywords: nk, modseq });
+    }
+    if (updated.length) s.mbFlags.run(modseq, unseenDelta, mailboxId);
+    return { updated, unchanged, failed, modseq: updated.length ? modseq : (mb.highestmodseq as number) };
   }
 
   /** Copy inside the caller's transaction; `expunge` is the repository's expunge body for MOVE. */

@@ -55,7 +55,8 @@ export class SqliteMessages implements MessageRepo {
     this.stmts = {
       fetchRange: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`).raw(),
       fetchRangeSince: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`).raw(),
-      fetchMeta: db.prepare('SELECT id, uid, modseq, flags, keywords, internal_date, size FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid').raw(),
+      // MESSAGE_COLS' order from the covering index messages_meta alone: no blob id, no prefix (messageFromRaw).
+      fetchMeta: db.prepare("SELECT id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, '', 0 FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid").raw(),
       firstUnseen: db.prepare(`SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & ${Flag.Seen}) = 0 ORDER BY uid LIMIT 1`).pluck(),
       list: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw(),
       get: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?`).raw(),
@@ -255,23 +256,8 @@ export class SqliteMessages implements MessageRepo {
   async fetch(mailboxId: number, ranges: Array<[number, number]>, opts: { changedSince?: number; flagsOnly?: boolean } = {}): Promise<MessageMeta[]> {
     const out: MessageMeta[] = [];
     if (opts.flagsOnly && opts.changedSince === undefined) {
-      // From the covering index messages_meta, as arrays (no row objects): the whole-mailbox FLAGS case.
-      for (const [lo, hi] of ranges) {
-        for (const r of this.stmts.fetchMeta.all(mailboxId, lo, hi) as unknown[][]) {
-          out.push({
-            id: r[0] as number,
-            mailboxId,
-            uid: r[1] as number,
-            modseq: r[2] as number,
-            flags: r[3] as number,
-            keywords: r[4] ? (JSON.parse(r[4] as string) as string[]) : [],
-            internalDate: r[5] as number,
-            size: r[6] as number,
-            blobId: '',
-            prefixLength: 0,
-          });
-        }
-      }
+      // From the covering index messages_meta: the whole-mailbox FLAGS case.
+      for (const [lo, hi] of ranges) for (const r of this.stmts.fetchMeta.all(mailboxId, lo, hi) as unknown[][]) out.push(messageFromRaw(r));
       return out;
     }
     for (const [lo, hi] of ranges) {
