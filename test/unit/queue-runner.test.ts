@@ -152,17 +152,18 @@ it('a destination at its connection limit with thousands of recipients waiting d
   }
 });
 
-it("due() leaves out the skipped recipient and sender domains (the part after the last '@', any case)", async () => {
+it("due() leaves out the skipped recipient and sender domains (the part after the last '@', any case, non-ASCII too)", async () => {
   const { store, enqueue, cleanup } = await fixture();
   try {
     await enqueue(['x@Busy.Test', '"odd@name"@busy.test', 'y@other.test']);
     await enqueue(['z@other.test'], 'b@Relayed.Example');
     await enqueue(['w@other.test'], '');
+    await enqueue(['ü@BÜCHER.test']);
     const now = Date.now() + 1000;
     const addresses = async (skip?: { recipientDomains: string[]; senderDomains: string[] }) => (await store.queue.due(now, 100, skip)).map((d) => d.address).sort();
-    assert.equal((await addresses()).length, 5);
-    assert.deepEqual(await addresses({ recipientDomains: ['busy.test'], senderDomains: [] }), ['w@other.test', 'y@other.test', 'z@other.test']);
-    assert.deepEqual(await addresses({ recipientDomains: [], senderDomains: ['relayed.example', ''] }), ['"odd@name"@busy.test', 'x@Busy.Test', 'y@other.test']);
+    assert.equal((await addresses()).length, 6);
+    assert.deepEqual(await addresses({ recipientDomains: ['busy.test', 'bücher.test'], senderDomains: [] }), ['w@other.test', 'y@other.test', 'z@other.test']);
+    assert.deepEqual(await addresses({ recipientDomains: [], senderDomains: ['relayed.example', ''] }), ['"odd@name"@busy.test', 'x@Busy.Test', 'y@other.test', 'ü@BÜCHER.test']);
   } finally {
     await cleanup();
   }

@@ -34,7 +34,11 @@ export class SqliteQueue implements QueueRepo {
      * sleeps in SQLite's busy handler on the event loop while the thread holds the lock.
      */
     private readonly turn: <T>(fn: () => T) => Promise<T> = async (fn) => fn(),
-  ) {}
+  ) {
+    // The domain of an address as the queue runner keys its destinations (core/queue.ts): what follows the last
+    // '@', lower-cased by JavaScript (Unicode), where SQLite's lower() folds ASCII only; '' without an '@'.
+    db.function('mail_domain', { deterministic: true }, (a: unknown) => (typeof a === 'string' && a.includes('@') ? a.slice(a.lastIndexOf('@') + 1).toLowerCase() : ''));
+  }
 
   async enqueue(e: NewQueueEntry): Promise<QueueEntry> {
     const id = randomBytes(9).toString('base64url');
@@ -140,9 +144,7 @@ export class SqliteQueue implements QueueRepo {
     if (!skip || (!skip.recipientDomains.length && !skip.senderDomains.length)) {
       return (prep(this.db, `${base} ${order}`).all(now, now, limit) as Row[]).map(dueFrom);
     }
-    // The domain is what follows the last '@' (rtrim strips every trailing character that is not an '@').
-    const domainOf = (col: string) => `lower(substr(${col}, length(rtrim(${col}, replace(${col}, '@', ''))) + 1))`;
-    const sql = `${base} AND ${domainOf('r.address')} NOT IN (SELECT value FROM json_each(?)) AND ${domainOf('q.sender')} NOT IN (SELECT value FROM json_each(?)) ${order}`;
+    const sql = `${base} AND mail_domain(r.address) NOT IN (SELECT value FROM json_each(?)) AND mail_domain(q.sender) NOT IN (SELECT value FROM json_each(?)) ${order}`;
     return (prep(this.db, sql).all(now, now, JSON.stringify(skip.recipientDomains), JSON.stringify(skip.senderDomains), limit) as Row[]).map(dueFrom);
   }
   async lease(ids: number[], now: number, until: number): Promise<number[]> {
