@@ -10,6 +10,7 @@ import type { Delivery } from './core/delivery.js';
 import { NodeResolver, type Resolver } from './lib/dns/resolver.js';
 import { DkimKeys, DkimSigner } from './core/dkim.js';
 import { Outbound } from './core/outbound.js';
+import { MtaSts } from './core/mta-sts.js';
 import { QueueRunner, type QueueSettings } from './core/queue.js';
 
 export function dkimKeys(dataDir: string): DkimKeys {
@@ -38,7 +39,7 @@ export function queueSettings(s: Settings): QueueSettings {
 export function createQueueRunner(s: Settings, deps: { store: Store; delivery: Delivery; log: Logger; resolver?: Resolver }): QueueRunner {
   const resolver = deps.resolver ?? new NodeResolver({ servers: s.dns.servers });
   const outbound = new Outbound(
-    { resolver, random: Math.random, log: deps.log },
+    { resolver, random: Math.random, log: deps.log, ...(s.delivery.mtaSts ? { mtaSts: new MtaSts({ resolver, log: deps.log }) } : {}) },
     {
       hostname: s.hostname,
       port: s.delivery.port,

@@ -269,6 +269,12 @@ export const configSchema = z.strictObject({
         .string()
         .default('')
         .describe('Extra PEM CA certificates trusted for relay hosts (in addition to the system CAs), e.g. for a relay with a private CA.'),
+      mta_sts: z
+        .boolean()
+        .default(true)
+        .describe(
+          "Apply recipient domains' MTA-STS policies (RFC 8461) to direct delivery: with a policy in mode enforce, mail goes only to the MX hosts it lists, only over TLS with a certificate valid for the MX name, never in plaintext (otherwise it waits in the queue). Policies are trusted through the system CAs (NODE_EXTRA_CA_CERTS adds a private one) and cached for their max_age, in memory.",
+        ),
       source_ipv4: z.string().default('').describe('Local IPv4 address outbound connections come from (must be configured on this machine). Empty: chosen by the OS.'),
       source_ipv6: z.string().default('').describe('Local IPv6 address outbound connections come from. Empty: chosen by the OS.'),
       ipv6: z.boolean().default(true).describe('Also deliver to MX hosts over IPv6 (AAAA records); IPv4 addresses are tried first.'),

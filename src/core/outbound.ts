@@ -28,6 +28,7 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { DnsError, isNullMx, orderMx, type MxRecord, type Resolver } from '../lib/dns/resolver.js';
 import type { Logger } from '../log.js';
 import type { QueueTlsInfo } from '../storage/types.js';
+import { mxMatches, type MtaSts, type StsPolicy } from './mta-sts.js';
 
 export interface OutboundRecipient {
   id: number;
@@ -114,7 +115,7 @@ export class Outbound {
   private relayCa: string[] | undefined;
 
   constructor(
-    private readonly deps: { resolver: Resolver; random: () => number; log: Logger },
+    private readonly deps: { resolver: Resolver; random: () => number; log: Logger; mtaSts?: MtaSts },
     private readonly opts: OutboundOptions,
   ) {
     if (opts.relayCaFile) this.relayCa = [...tls.rootCertificates, readFileSync(opts.relayCaFile, 'utf8')];
@@ -148,10 +149,28 @@ export class Outbound {
     return out;
   }
 
-  /** The hosts to try, in order, with the TLS policy for each. */
-  private async hosts(route: Route): Promise<{ name: string; port: number; implicitMx: boolean }[]> {
-    if (route.kind === 'relay') return [{ name: route.relay.host, port: route.relay.port, implicitMx: false }];
-    const domain = route.domain;
+  /**
+   * The hosts to try, in order, and the domain's MTA-STS policy (RFC 8461): in mode enforce only the MX hosts it
+   * lists are tried (none listed, or no MX records at all: a temporary failure, the mail waits); in mode testing
+   * they are all tried and a mismatch is logged.
+   */
+  private async hosts(route: Route): Promise<{ hosts: { name: string; port: number; implicitMx: boolean }[]; policy: StsPolicy | null }> {
+    if (route.kind === 'relay') return { hosts: [{ name: route.relay.host, port: route.relay.port, implicitMx: false }], policy: null };
+    const hosts = await this.mxHosts(route.domain);
+    const policy = (await this.deps.mtaSts?.policy(route.domain)) ?? null;
+    if (!policy) return { hosts, policy };
+    const listed = hosts.filter((h) => !h.implicitMx && mxMatches(h.name, policy.mx));
+    if (listed.length === hosts.length) return { hosts, policy };
+    const text = `of ${route.domain} lists ${policy.mx.join(', ')}; its MX ${hosts.length === 1 && hosts[0]!.implicitMx ? 'is implicit (no MX record)' : `hosts are ${hosts.map((h) => h.name).join(', ')}`}`;
+    if (policy.mode === 'testing') {
+      this.deps.log.info({ domain: route.domain }, `MTA-STS policy (testing) ${text}`);
+      return { hosts, policy };
+    }
+    if (!listed.length) throw new AttemptError(`4.7.5 MTA-STS policy ${text}: no MX host to deliver to`, '4.7.5', false);
+    return { hosts: listed, policy };
+  }
+
+  private async mxHosts(domain: string): Promise<{ name: string; port: number; implicitMx: boolean }[]> {
     let mx: MxRecord[];
     try {
       mx = await this.deps.resolver.mx(domain);
@@ -190,7 +209,7 @@ export class Outbound {
 
   /** Connects to the first host/address that greets us with 220 and completes EHLO (and TLS/AUTH). */
   private async open(route: Route): Promise<Session> {
-    const hosts = await this.hosts(route);
+    const { hosts, policy } = await this.hosts(route);
     let last: AttemptError | null = null;
     for (const h of hosts) {
       let addrs: string[];
@@ -203,7 +222,7 @@ export class Outbound {
       }
       for (const ip of addrs) {
         try {
-          return await this.connectOne(route, h.name, ip, h.port);
+          return await this.connectOne(route, h.name, ip, h.port, policy);
         } catch (err) {
           last = err instanceof AttemptError ? err : new AttemptError(`4.4.1 ${(err as Error).message}`, '4.4.1', false);
           this.deps.log.info({ host: h.name, ip, err: last.message }, 'outbound connection failed; trying the next address');
@@ -214,7 +233,7 @@ export class Outbound {
     throw last ?? new AttemptError('4.4.1 No host to connect to', '4.4.1', false);
   }
 
-  private async connectOne(route: Route, hostName: string, ip: string, port: number): Promise<Session> {
+  private async connectOne(route: Route, hostName: string, ip: string, port: number, policy: StsPolicy | null = null): Promise<Session> {
     const relay = route.kind === 'relay' ? route.relay : null;
     const localAddress = net.isIPv6(ip) ? this.opts.sourceIpv6 : this.opts.sourceIpv4;
     const base: SMTPConnection.Options = {
@@ -246,10 +265,23 @@ export class Outbound {
       }
       return new Session(conn, remoteMta);
     }
+    if (policy?.mode === 'enforce') {
+      // RFC 8461 4.2: TLS required, the certificate verified for the MX host's name; no plaintext fallback.
+      try {
+        return new Session(await connect({ ...base, requireTLS: true, tls: { servername: hostName, rejectUnauthorized: true } }), remoteMta);
+      } catch (err) {
+        if (!isTlsFailure(err)) throw classifyConnectError(err, remoteMta);
+        throw new AttemptError(`4.7.5 ${remoteMta}: TLS with a valid certificate, required by the MTA-STS policy of ${policy.domain}, failed: ${(err as Error).message}`, '4.7.5', false);
+      }
+    }
     // Opportunistic TLS: certificate problems do not stop delivery (RFC 7435), but are recorded.
     const tlsOpts: tls.ConnectionOptions = { servername: net.isIP(hostName) ? undefined : hostName, rejectUnauthorized: false };
     try {
-      return new Session(await connect({ ...base, tls: tlsOpts }), remoteMta);
+      const session = new Session(await connect({ ...base, tls: tlsOpts }), remoteMta);
+      if (policy?.mode === 'testing' && !session.tlsInfo()?.verified) {
+        this.deps.log.info({ host: hostName, ip, domain: policy.domain }, 'MTA-STS policy (testing): no TLS with a valid certificate; delivering anyway');
+      }
+      return session;
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== 'ETLS') throw classifyConnectError(err, remoteMta);
@@ -391,6 +423,12 @@ class Session {
     if (!s || !(s instanceof tls.TLSSocket) || !(this.conn as unknown as ConnInternals).secure) return null;
     return { version: s.getProtocol() ?? 'unknown', cipher: s.getCipher()?.name ?? 'unknown', verified: s.authorized };
   }
+}
+
+/** A failed STARTTLS, a certificate that does not verify, or no STARTTLS offered where TLS is required. */
+function isTlsFailure(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === 'ETLS' || /certificate|STARTTLS|TLS|self.signed|altnames/i.test(e.message ?? '');
 }
 
 function connect(opts: SMTPConnection.Options): Promise<SMTPConnection> {

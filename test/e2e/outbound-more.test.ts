@@ -13,8 +13,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDnsServer, type DnsServer } from '../harness/dns-server.js';
@@ -22,17 +21,9 @@ import { FakeMta, waitFor } from '../harness/fake-mta.js';
 import { TestServer } from '../harness/server.js';
 import { dataDirOf, mailboxMessages, queueEntries } from '../harness/store.js';
 import { submit } from '../harness/submit.js';
+import { makeCa } from '../harness/pki.js';
 
 const PW = 'correct horse battery';
-
-function makeCa(dir: string, name: string): { ca: string; key: string; cert: string } {
-  const o = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-  o('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Postern Test CA');
-  o('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'relay.key', '-out', 'relay.csr', '-subj', `/CN=${name}`);
-  writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=DNS:${name}\n`);
-  o('x509', '-req', '-in', 'relay.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'relay.pem', '-days', '2', '-extfile', 'ext.cnf');
-  return { ca: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'relay.key'), 'utf8'), cert: readFileSync(path.join(dir, 'relay.pem'), 'utf8') };
-}
 
 describe('outbound: SMTPUTF8, 8BITMIME, NOTIFY=SUCCESS, relay exclusions', { timeout: 90_000 }, () => {
   let dir: string;

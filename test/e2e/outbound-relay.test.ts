@@ -6,8 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,17 +16,9 @@ import { FakeMta, waitFor } from '../harness/fake-mta.js';
 import { TestServer } from '../harness/server.js';
 import { dataDirOf, queueEntries } from '../harness/store.js';
 import { submit } from '../harness/submit.js';
+import { makeCa } from '../harness/pki.js';
 
 const PW = 'correct horse battery';
-
-function makeCa(dir: string): { ca: string; key: string; cert: string } {
-  const o = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-  o('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Postern Test CA');
-  o('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'relay.key', '-out', 'relay.csr', '-subj', '/CN=relay.test');
-  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:relay.test\n');
-  o('x509', '-req', '-in', 'relay.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'relay.pem', '-days', '2', '-extfile', 'ext.cnf');
-  return { ca: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'relay.key'), 'utf8'), cert: readFileSync(path.join(dir, 'relay.pem'), 'utf8') };
-}
 
 /** "sel._domainkey.d. IN TXT ( "a" "b" )" -> [name, value]. */
 function parseZoneLine(line: string): [string, string] {
@@ -45,7 +36,7 @@ describe('relay hosts and DKIM', { timeout: 120_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'postern-relay-'));
-    const pki = makeCa(dir);
+    const pki = makeCa(dir, 'relay.test');
     dns = await startDnsServer();
     dns.set('relay.test', [{ type: 'A', data: '127.0.0.4' }]);
     r465 = await FakeMta.start({ host: '127.0.0.4', port: 465, secure: true, key: pki.key, cert: pki.cert, auth: { user: 'relayuser', pass: 's3cret' } });
