@@ -39,7 +39,7 @@ export function queueSettings(s: Settings): QueueSettings {
 export function createQueueRunner(s: Settings, deps: { store: Store; delivery: Delivery; log: Logger; resolver?: Resolver }): QueueRunner {
   const resolver = deps.resolver ?? new NodeResolver({ servers: s.dns.servers });
   const outbound = new Outbound(
-    { resolver, random: Math.random, log: deps.log, ...(s.delivery.mtaSts ? { mtaSts: new MtaSts({ resolver, log: deps.log }) } : {}) },
+    { resolver, random: Math.random, log: deps.log, ...(s.delivery.mtaSts ? { mtaSts: new MtaSts({ resolver, log: deps.log, ...(deps.store.stsPolicies ? { store: deps.store.stsPolicies } : {}) }) } : {}) },
     {
       hostname: s.hostname,
       port: s.delivery.port,

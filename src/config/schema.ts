@@ -273,7 +273,7 @@ export const configSchema = z.strictObject({
         .boolean()
         .default(true)
         .describe(
-          "Apply recipient domains' MTA-STS policies (RFC 8461) to direct delivery: with a policy in mode enforce, mail goes only to the MX hosts it lists, only over TLS with a certificate valid for the MX name, never in plaintext (otherwise it waits in the queue). Policies are trusted through the system CAs (NODE_EXTRA_CA_CERTS adds a private one) and cached for their max_age, in memory.",
+          "Apply recipient domains' MTA-STS policies (RFC 8461) to direct delivery: with a policy in mode enforce, mail goes only to the MX hosts it lists, only over TLS with a certificate valid for the MX name, never in plaintext (otherwise it waits in the queue). Policies are trusted through the system CAs (NODE_EXTRA_CA_CERTS adds a private one) and kept for their max_age in the database (a restart does not forget them).",
         ),
       source_ipv4: z.string().default('').describe('Local IPv4 address outbound connections come from (must be configured on this machine). Empty: chosen by the OS.'),
       source_ipv6: z.string().default('').describe('Local IPv6 address outbound connections come from. Empty: chosen by the OS.'),

@@ -11,25 +11,15 @@
  * - Cache (5.1): a policy is kept for its max_age; while kept, the TXT id is looked up on each use and the policy
  *   fetched again only when the id changed; a failed refetch keeps the cached policy (a downgrade needs the
  *   attacker to block the refresh for max_age). No record and nothing cached: no policy (opportunistic TLS).
- *   The cache lives in memory: a restart forgets policies (a limit, docs/rfc.md).
+ *   Policies are kept in the store too (`mta_sts_policies`), so a restart does not forget them.
  */
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { DnsError, type Resolver } from '../lib/dns/resolver.js';
+import type { StsPolicy, StsPolicyRepo } from '../storage/types.js';
 
-export type StsMode = 'enforce' | 'testing' | 'none';
-
-export interface StsPolicy {
-  domain: string;
-  /** The TXT record's id when the policy was fetched. */
-  id: string;
-  mode: StsMode;
-  /** MX patterns: host names, or "*.example.com" (one leftmost label). Lower case. */
-  mx: string[];
-  /** Seconds (at most 31557600). */
-  maxAge: number;
-  fetchedAt: number;
-}
+export type { StsPolicy };
+export type StsMode = StsPolicy['mode'];
 
 /** RFC 8461 3.1: the id of the one `v=STSv1` TXT record, null when there is none (or more than one). */
 export function stsRecordId(records: string[][]): string | null {
@@ -81,6 +71,8 @@ export class MtaSts {
   constructor(
     private readonly deps: {
       resolver: Resolver;
+      /** Where policies survive restarts (read when a domain is not in memory). */
+      store?: StsPolicyRepo;
       now?: () => number;
       /** Test seam: fetches the policy text for a domain (default: HTTPS as in RFC 8461 3.3). */
       fetchPolicy?: (domain: string, resolver: Resolver) => Promise<string>;
@@ -92,14 +84,20 @@ export class MtaSts {
     return (this.deps.now ?? Date.now)();
   }
 
+  private async forget(domain: string): Promise<void> {
+    this.cache.delete(domain);
+    await this.deps.store?.delete(domain);
+  }
+
   /** The policy to apply to a delivery to `domain` (null: none, deliver with opportunistic TLS). */
   async policy(domain: string): Promise<StsPolicy | null> {
     const d = domain.toLowerCase();
-    let cached = this.cache.get(d) ?? null;
+    let cached = this.cache.get(d) ?? (await this.deps.store?.get(d)) ?? null;
     if (cached && this.now() > cached.fetchedAt + cached.maxAge * 1000) {
-      this.cache.delete(d);
+      await this.forget(d);
       cached = null;
     }
+    if (cached) this.cache.set(d, cached);
     let id: string | null;
     try {
       id = stsRecordId(await this.deps.resolver.txt(`_mta-sts.${d}`));
@@ -113,8 +111,11 @@ export class MtaSts {
       const parsed = parseStsPolicy(await (this.deps.fetchPolicy ?? fetchPolicy)(d, this.deps.resolver));
       if (!parsed) throw new Error('not a valid STSv1 policy');
       const policy: StsPolicy = { domain: d, id, ...parsed, fetchedAt: this.now() };
-      if (policy.mode === 'none') this.cache.delete(d);
-      else this.cache.set(d, policy);
+      if (policy.mode === 'none') await this.forget(d);
+      else {
+        this.cache.set(d, policy);
+        await this.deps.store?.put(policy);
+      }
       this.deps.log?.info({ domain: d, mode: policy.mode, mx: policy.mx, maxAge: policy.maxAge }, 'MTA-STS policy fetched');
       return policy.mode === 'none' ? null : policy;
     } catch (err) {

@@ -511,12 +511,34 @@ export interface GreylistRepo {
   purge(tripletsBefore: number, now: number): Promise<number>;
 }
 
+/** A recipient domain's MTA-STS policy (RFC 8461), as fetched (core/mta-sts.ts). */
+export interface StsPolicy {
+  domain: string;
+  /** The TXT record's id when the policy was fetched. */
+  id: string;
+  mode: 'enforce' | 'testing' | 'none';
+  /** MX patterns: host names, or "*.example.com" (one leftmost label). Lower case. */
+  mx: string[];
+  /** Seconds (at most 31557600). */
+  maxAge: number;
+  fetchedAt: number;
+}
+
+/** Fetched MTA-STS policies kept across restarts (RFC 8461 5.1: a restart must not forget them). */
+export interface StsPolicyRepo {
+  get(domain: string): Promise<StsPolicy | null>;
+  put(policy: StsPolicy): Promise<void>;
+  delete(domain: string): Promise<void>;
+}
+
 export interface Store {
   directory: DirectoryRepo;
   mailboxes: MailboxRepo;
   messages: MessageRepo;
   queue: QueueRepo;
   bans: BanRepo;
+  /** Where the backend keeps MTA-STS policies (else they live in memory only). */
+  stsPolicies?: StsPolicyRepo;
   blobs: BlobStore;
   /** Blob ids no message or queue entry references any more (for garbage collection). */
   orphanBlobs(limit: number): Promise<string[]>;

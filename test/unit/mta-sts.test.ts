@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MtaSts, mxMatches, parseStsPolicy, stsRecordId } from '../../src/core/mta-sts.js';
 import { DnsError, type Resolver } from '../../src/lib/dns/resolver.js';
+import { SqliteStore } from '../../src/storage/sqlite/store.js';
+import { inTempDir } from '../harness/store.js';
 
 test('the TXT record: one v=STSv1 record with an id', () => {
   assert.equal(stsRecordId([['v=STSv1; id=20160831085700Z;']]), '20160831085700Z');
@@ -55,17 +57,17 @@ function fixture() {
   let now = 1_000_000;
   let body: string | Error = 'version: STSv1\nmode: enforce\nmx: mx.a.test\nmax_age: 100\n';
   let fetches = 0;
-  const sts = new MtaSts({
-    resolver,
-    now: () => now,
-    fetchPolicy: async () => {
-      fetches++;
-      if (body instanceof Error) throw body;
-      return body;
-    },
-  });
+  const fetch = async () => {
+    fetches++;
+    if (body instanceof Error) throw body;
+    return body;
+  };
+  const sts = new MtaSts({ resolver, now: () => now, fetchPolicy: fetch });
   return {
     sts,
+    resolver,
+    fetch,
+    now: () => now,
     record: (id: string | null) => (id === null ? txt.delete('_mta-sts.a.test') : txt.set('_mta-sts.a.test', [[`v=STSv1; id=${id};`]])),
     dnsFails: () => txt.set('_mta-sts.a.test', new DnsError('timeout', 'temporary', 'ETIMEOUT')),
     setBody: (b: string | Error) => (body = b),
@@ -109,4 +111,27 @@ test('cache: mode none withdraws a cached policy; no policy when the first fetch
   g.record('x');
   g.setBody('not a policy');
   assert.equal(await g.sts.policy('a.test'), null);
+});
+
+test('policies survive a restart: kept in the database, used without a record or a fetch, forgotten after max_age', async () => {
+  await inTempDir('postern-sts-', async (dir) => {
+    let store = new SqliteStore({ dataDir: dir });
+    const f = fixture();
+    f.record('one');
+    const first = new MtaSts({ resolver: f.resolver, store: store.stsPolicies, now: f.now, fetchPolicy: f.fetch });
+    assert.equal((await first.policy('a.test'))?.mode, 'enforce');
+    await store.close();
+    // A new process, and an attacker strips the record (or blocks the fetch): the policy is still known.
+    store = new SqliteStore({ dataDir: dir });
+    f.record(null);
+    f.setBody(new Error('blocked'));
+    const again = new MtaSts({ resolver: f.resolver, store: store.stsPolicies, now: f.now, fetchPolicy: f.fetch });
+    const p = await again.policy('a.test');
+    assert.deepEqual([p?.id, p?.mode, p?.mx], ['one', 'enforce', ['mx.a.test']]);
+    assert.equal(f.fetches(), 1, 'fetched once, by the first process');
+    f.advance(101);
+    assert.equal(await again.policy('a.test'), null, 'expired');
+    assert.equal(await store.stsPolicies.get('a.test'), null, 'and deleted from the database');
+    await store.close();
+  });
 });

@@ -225,6 +225,17 @@ const MIGRATIONS: string[] = [
   `
   DROP INDEX IF EXISTS messages_flags;
   `,
+  // 13: recipient domains' MTA-STS policies (core/mta-sts.ts, RFC 8461 5.1), kept across restarts.
+  `
+  CREATE TABLE mta_sts_policies (
+    domain TEXT PRIMARY KEY NOT NULL,
+    id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    mx TEXT NOT NULL,
+    max_age INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /**

@@ -28,6 +28,7 @@ import { SqliteMailboxes } from './mailboxes.js';
 import { SqliteMessages } from './messages.js';
 import { SqliteQueue } from './queue.js';
 import { SqliteBans } from './bans.js';
+import { SqliteStsPolicies } from './mta-sts.js';
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
@@ -39,6 +40,7 @@ export class SqliteStore implements Store {
   readonly messages: SqliteMessages;
   readonly queue: SqliteQueue;
   readonly bans: SqliteBans;
+  readonly stsPolicies: SqliteStsPolicies;
   readonly groupCommit: GroupCommit;
   private readonly gate: WriteGate;
 
@@ -114,6 +116,7 @@ export class SqliteStore implements Store {
     this.messages.lazyFlagSync = (opts.fsync ?? 'optimized') === 'optimized';
     this.queue = new SqliteQueue(this.db, now, turn);
     this.bans = new SqliteBans(this.db, turn);
+    this.stsPolicies = new SqliteStsPolicies(this.db, turn);
   }
 
   /**
