@@ -225,9 +225,10 @@ const MIGRATIONS: string[] = [
   `
   DROP INDEX IF EXISTS messages_flags;
   `,
-  // 13: recipient domains' MTA-STS policies (core/mta-sts.ts, RFC 8461 5.1), kept across restarts.
+  // 13: recipient domains' MTA-STS policies (core/mta-sts.ts, RFC 8461 5.1), kept across restarts. IF NOT EXISTS:
+  // the migration tests re-run later migrations from an older user_version on a database that has the table.
   `
-  CREATE TABLE mta_sts_policies (
+  CREATE TABLE IF NOT EXISTS mta_sts_policies (
     domain TEXT PRIMARY KEY NOT NULL,
     id TEXT NOT NULL,
     mode TEXT NOT NULL,
