@@ -50,6 +50,7 @@ export function createQueueRunner(s: Settings, deps: { store: Store; delivery: D
       commandTimeoutMs: s.delivery.commandTimeoutMs,
       maxMessagesPerConnection: s.delivery.maxMessagesPerConnection,
       relayCaFile: s.delivery.relayCaFile,
+      dane: s.delivery.dane,
     },
   );
   return new QueueRunner({ repo: deps.store.queue, blobs: deps.store.blobs, outbound, delivery: deps.delivery, log: deps.log }, queueSettings(s));

@@ -100,6 +100,8 @@ export interface DeliverySettings {
   relayCaFile: string | null;
   /** Apply MTA-STS policies (RFC 8461) to direct delivery. */
   mtaSts: boolean;
+  /** DANE (RFC 7672) for direct delivery. */
+  dane: boolean;
   sourceIpv4: string | null;
   sourceIpv6: string | null;
   ipv6: boolean;
@@ -399,6 +401,7 @@ function resolve(c: Config, file: string | null, cwd: string): Settings {
       relay: field('delivery.relay', () => resolveRelay(c.delivery.relay, c.delivery.relay_credentials_file ? rel(c.delivery.relay_credentials_file) : null)),
       relayCaFile: c.delivery.relay_ca_file ? rel(c.delivery.relay_ca_file) : null,
       mtaSts: c.delivery.mta_sts,
+      dane: c.delivery.dane,
       sourceIpv4: c.delivery.source_ipv4 || null,
       sourceIpv6: c.delivery.source_ipv6 || null,
       ipv6: c.delivery.ipv6,

@@ -269,6 +269,12 @@ export const configSchema = z.strictObject({
         .string()
         .default('')
         .describe('Extra PEM CA certificates trusted for relay hosts (in addition to the system CAs), e.g. for a relay with a private CA.'),
+      dane: z
+        .boolean()
+        .default(true)
+        .describe(
+          'DANE (RFC 7672) for direct delivery: an MX host with DNSSEC-validated TLSA records gets mail only over TLS with a certificate matching them (DANE-EE, DANE-TA), never in plaintext. Needs a validating resolver in [dns] servers (or the system resolver), such as a local unbound: answers count as validated when it sets the AD bit.',
+        ),
       mta_sts: z
         .boolean()
         .default(true)

@@ -29,6 +29,7 @@ import { DnsError, isNullMx, orderMx, type MxRecord, type Resolver } from '../li
 import type { Logger } from '../log.js';
 import type { QueueTlsInfo } from '../storage/types.js';
 import { mxMatches, type MtaSts, type StsPolicy } from './mta-sts.js';
+import { daneMatch, usableTlsa, type Tlsa } from './dane.js';
 
 export interface OutboundRecipient {
   id: number;
@@ -85,6 +86,8 @@ export interface OutboundOptions {
   commandTimeoutMs: number;
   maxMessagesPerConnection: number;
   relayCaFile: string | null;
+  /** DANE (RFC 7672) for MX hosts whose MX and TLSA records the resolver validated. */
+  dane?: boolean;
 }
 
 /** What a failed connection attempt or session tells about the destination. */
@@ -154,20 +157,23 @@ export class Outbound {
    * lists are tried (none listed, or no MX records at all: a temporary failure, the mail waits); in mode testing
    * they are all tried and a mismatch is logged.
    */
-  private async hosts(route: Route): Promise<{ hosts: { name: string; port: number; implicitMx: boolean }[]; policy: StsPolicy | null }> {
-    if (route.kind === 'relay') return { hosts: [{ name: route.relay.host, port: route.relay.port, implicitMx: false }], policy: null };
+  private async hosts(route: Route): Promise<{ hosts: { name: string; port: number; implicitMx: boolean }[]; policy: StsPolicy | null; mxSecure: boolean }> {
+    if (route.kind === 'relay') return { hosts: [{ name: route.relay.host, port: route.relay.port, implicitMx: false }], policy: null, mxSecure: false };
     const hosts = await this.mxHosts(route.domain);
+    // RFC 7672 2.2.1: DANE applies to MX hosts found through a validated MX RRset.
+    let mxSecure = false;
+    if (this.opts.dane && this.deps.resolver.secure && !hosts[0]?.implicitMx) mxSecure = await this.deps.resolver.secure(route.domain, 'MX').then((r) => r.secure, () => false);
     const policy = (await this.deps.mtaSts?.policy(route.domain)) ?? null;
-    if (!policy) return { hosts, policy };
+    if (!policy) return { hosts, policy, mxSecure };
     const listed = hosts.filter((h) => !h.implicitMx && mxMatches(h.name, policy.mx));
-    if (listed.length === hosts.length) return { hosts, policy };
+    if (listed.length === hosts.length) return { hosts, policy, mxSecure };
     const text = `of ${route.domain} lists ${policy.mx.join(', ')}; its MX ${hosts.length === 1 && hosts[0]!.implicitMx ? 'is implicit (no MX record)' : `hosts are ${hosts.map((h) => h.name).join(', ')}`}`;
     if (policy.mode === 'testing') {
       this.deps.log.info({ domain: route.domain }, `MTA-STS policy (testing) ${text}`);
-      return { hosts, policy };
+      return { hosts, policy, mxSecure };
     }
     if (!listed.length) throw new AttemptError(`4.7.5 MTA-STS policy ${text}: no MX host to deliver to`, '4.7.5', false);
-    return { hosts: listed, policy };
+    return { hosts: listed, policy, mxSecure };
   }
 
   private async mxHosts(domain: string): Promise<{ name: string; port: number; implicitMx: boolean }[]> {
@@ -209,7 +215,7 @@ export class Outbound {
 
   /** Connects to the first host/address that greets us with 220 and completes EHLO (and TLS/AUTH). */
   private async open(route: Route): Promise<Session> {
-    const { hosts, policy } = await this.hosts(route);
+    const { hosts, policy, mxSecure } = await this.hosts(route);
     let last: AttemptError | null = null;
     for (const h of hosts) {
       let addrs: string[];
@@ -222,7 +228,7 @@ export class Outbound {
       }
       for (const ip of addrs) {
         try {
-          return await this.connectOne(route, h.name, ip, h.port, policy);
+          return await this.connectOne(route, h.name, ip, h.port, policy, mxSecure ? await this.tlsa(h.name, h.port) : null);
         } catch (err) {
           last = err instanceof AttemptError ? err : new AttemptError(`4.4.1 ${(err as Error).message}`, '4.4.1', false);
           this.deps.log.info({ host: h.name, ip, err: last.message }, 'outbound connection failed; trying the next address');
@@ -233,7 +239,22 @@ export class Outbound {
     throw last ?? new AttemptError('4.4.1 No host to connect to', '4.4.1', false);
   }
 
-  private async connectOne(route: Route, hostName: string, ip: string, port: number, policy: StsPolicy | null = null): Promise<Session> {
+  /**
+   * The MX host's validated TLSA records (RFC 7672 2.2): null when there are none (or they are not validated), so
+   * no DANE. A lookup that fails is a temporary failure for this host: it may be an attack on a DANE host.
+   */
+  private async tlsa(host: string, port: number): Promise<Tlsa[] | null> {
+    let r: { secure: boolean; records: Array<{ type: string }> };
+    try {
+      r = await this.deps.resolver.secure!(`_${port}._tcp.${host}`, 'TLSA');
+    } catch (err) {
+      throw new AttemptError(`4.7.5 TLSA lookup for ${host} failed (${(err as Error).message}); not delivering without DANE`, '4.7.5', false);
+    }
+    const records = r.records.filter((x): x is Tlsa & { type: 'TLSA' } => x.type === 'TLSA');
+    return r.secure && records.length ? records : null;
+  }
+
+  private async connectOne(route: Route, hostName: string, ip: string, port: number, policy: StsPolicy | null = null, tlsa: Tlsa[] | null = null): Promise<Session> {
     const relay = route.kind === 'relay' ? route.relay : null;
     const localAddress = net.isIPv6(ip) ? this.opts.sourceIpv6 : this.opts.sourceIpv4;
     const base: SMTPConnection.Options = {
@@ -264,6 +285,27 @@ export class Outbound {
         }
       }
       return new Session(conn, remoteMta);
+    }
+    if (tlsa) {
+      // RFC 7672: TLS required; authenticated by the TLSA records when any is usable (2.2), never in the clear.
+      // DANE takes precedence over MTA-STS for this host (RFC 8461 2).
+      let conn: SMTPConnection;
+      try {
+        conn = await connect({ ...base, requireTLS: true, tls: { servername: hostName, rejectUnauthorized: false } });
+      } catch (err) {
+        if (!isTlsFailure(err)) throw classifyConnectError(err, remoteMta);
+        throw new AttemptError(`4.7.5 ${remoteMta}: TLS, required by its DANE TLSA records, failed: ${(err as Error).message}`, '4.7.5', false);
+      }
+      const session = new Session(conn, remoteMta);
+      if (usableTlsa(tlsa).length) {
+        const m = daneMatch(tlsa, session.peerChain(), hostName);
+        if (!m.ok) {
+          conn.close();
+          throw new AttemptError(`4.7.5 ${remoteMta}: certificate does not match its DANE TLSA records (${m.why})`, '4.7.5', false);
+        }
+        session.dane = true;
+      }
+      return session;
     }
     if (policy?.mode === 'enforce') {
       // RFC 8461 4.2: TLS required, the certificate verified for the MX host's name; no plaintext fallback.
@@ -403,6 +445,8 @@ interface SmtpErrorFields {
 
 class Session {
   dead = false;
+  /** The certificate was authenticated by DANE TLSA records. */
+  dane = false;
   constructor(
     readonly conn: SMTPConnection,
     readonly remoteMta: string,
@@ -421,7 +465,15 @@ class Session {
   tlsInfo(): QueueTlsInfo | null {
     const s = (this.conn as unknown as ConnInternals)._socket;
     if (!s || !(s instanceof tls.TLSSocket) || !(this.conn as unknown as ConnInternals).secure) return null;
-    return { version: s.getProtocol() ?? 'unknown', cipher: s.getCipher()?.name ?? 'unknown', verified: s.authorized };
+    return { version: s.getProtocol() ?? 'unknown', cipher: s.getCipher()?.name ?? 'unknown', verified: s.authorized || this.dane, ...(this.dane ? { dane: true } : {}) };
+  }
+  /** The certificates the server presented, leaf first, as DER. */
+  peerChain(): Buffer[] {
+    const s = (this.conn as unknown as ConnInternals)._socket;
+    if (!(s instanceof tls.TLSSocket)) return [];
+    const out: Buffer[] = [];
+    for (let c = s.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined; c?.raw && !out.some((r) => r.equals(c!.raw)); c = c.issuerCertificate) out.push(c.raw);
+    return out;
   }
 }
 

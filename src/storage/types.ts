@@ -336,8 +336,10 @@ export interface QueueRecipient {
 export interface QueueTlsInfo {
   version: string;
   cipher: string;
-  /** The peer certificate chained to a trusted CA and matched the host name. */
+  /** The peer certificate chained to a trusted CA and matched the host name, or matched DANE TLSA records. */
   verified: boolean;
+  /** Authenticated by DANE (RFC 7672) TLSA records. */
+  dane?: boolean;
 }
 
 /** One recipient's outcome of a delivery attempt. */

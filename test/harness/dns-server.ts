@@ -87,6 +87,11 @@ export interface DnsServer {
   add(name: string, ...records: RecordSpec[]): void;
   /** Make the name absent (NXDOMAIN unless a descendant still exists). */
   remove(name: string): void;
+  /**
+   * Answers for names at or under `suffix` carry AD (authenticated data, RFC 4035 3.2.3) when the query sets AD
+   * or DO: the server then plays a DNSSEC-validating resolver for that zone (DANE tests).
+   */
+  secure(suffix: string): void;
   /** Make queries for the name (optionally only of one type) fail. */
   fail(name: string, mode: FailureMode, opts?: { type?: RecordType }): void;
   /** Answer the name normally again. */
@@ -116,6 +121,11 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
   const udpMaxSize = Math.max(512, opts.udpMaxSize ?? 1232);
   const zone = new Map<string, RecordSpec[]>();
   const failures = new Map<string, { mode: FailureMode; type?: string }>();
+  const secureZones = new Set<string>();
+  const isSecure = (name: string) => {
+    const n = norm(name);
+    return [...secureZones].some((z) => n === z || n.endsWith(`.${z}`));
+  };
   for (const [name, records] of Object.entries(opts.records ?? {})) zone.set(norm(name), [...records]);
   for (const [name, mode] of Object.entries(opts.failures ?? {})) failures.set(norm(name), { mode });
   const queries: QueryLogEntry[] = [];
@@ -158,6 +168,7 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
         flags:
           dnsPacket.AUTHORITATIVE_ANSWER |
           ((query.flags ?? 0) & dnsPacket.RECURSION_DESIRED) |
+          (q && isSecure(q.name) && (((query.flags ?? 0) & dnsPacket.AUTHENTIC_DATA) || (opt && (opt.flags ?? 0) & dnsPacket.DNSSEC_OK)) ? dnsPacket.AUTHENTIC_DATA : 0) |
           (opcode << 11) |
           rcode,
         questions,
@@ -315,6 +326,9 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
     port,
     address: net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`,
     queries,
+    secure(suffix) {
+      secureZones.add(norm(suffix));
+    },
     set(name, records) {
       zone.set(norm(name), [...records]);
     },
