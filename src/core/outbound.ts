@@ -160,9 +160,10 @@ export class Outbound {
   private async hosts(route: Route): Promise<{ hosts: { name: string; port: number; implicitMx: boolean }[]; policy: StsPolicy | null; mxSecure: boolean }> {
     if (route.kind === 'relay') return { hosts: [{ name: route.relay.host, port: route.relay.port, implicitMx: false }], policy: null, mxSecure: false };
     const hosts = await this.mxHosts(route.domain);
-    // RFC 7672 2.2.1: DANE applies to MX hosts found through a validated MX RRset.
+    // RFC 7672 2.2.1: DANE applies to MX hosts found through a validated MX RRset, and to the domain itself as
+    // its implicit MX when the absence of MX records is validated (NODATA with AD).
     let mxSecure = false;
-    if (this.opts.dane && this.deps.resolver.secure && !hosts[0]?.implicitMx) mxSecure = await this.deps.resolver.secure(route.domain, 'MX').then((r) => r.secure, () => false);
+    if (this.opts.dane && this.deps.resolver.secure) mxSecure = await this.deps.resolver.secure(route.domain, 'MX').then((r) => r.secure, () => false);
     const policy = (await this.deps.mtaSts?.policy(route.domain)) ?? null;
     if (!policy) return { hosts, policy, mxSecure };
     const listed = hosts.filter((h) => !h.implicitMx && mxMatches(h.name, policy.mx));

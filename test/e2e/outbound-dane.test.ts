@@ -2,7 +2,8 @@
  * DANE for outbound mail (RFC 7672). The test DNS server plays a validating resolver (AD set) for the "secure"
  * zones; recording MTAs: 127.0.0.14 (certificate for mx.dane.test from a test CA), 127.0.0.16 (mx2.dane.test, the
  * CA certificate sent with it), 127.0.0.15 (smtp-server's self-signed certificate).
- *  - DANE-EE 3 1 1 matching the MX's key: delivered, recorded as authenticated by DANE;
+ *  - DANE-EE 3 1 1 matching the MX's key: delivered, recorded as authenticated by DANE; the same for a domain
+ *    without MX records (its own TLSA records);
  *  - DANE-TA 2 0 1 matching the CA of the chain, leaf for the MX name: delivered;
  *  - TLSA records that do not match: nothing sent (no plaintext either), the mail waits with 4.7.5;
  *  - the same records without DNSSEC (no AD): ignored, opportunistic TLS.
@@ -40,13 +41,16 @@ describe('outbound: DANE (RFC 7672)', { timeout: 90_000 }, () => {
     ee = await FakeMta.start({ host: '127.0.0.14', ...p.certs['mx.dane.test']! });
     ta = await FakeMta.start({ host: '127.0.0.16', key: p.certs['mx2.dane.test']!.key, cert: p.certs['mx2.dane.test']!.cert + caPem });
     selfSigned = await FakeMta.start({ host: '127.0.0.15' });
-    for (const zone of ['dane.test', 'ee.test', 'ta.test', 'wrong.test']) dns.secure(zone);
+    for (const zone of ['dane.test', 'ee.test', 'ta.test', 'wrong.test', 'implicit-ee.test']) dns.secure(zone);
+    // No MX record (validated NODATA): the domain is its own MX, with TLSA records of its own.
+    dns.set('implicit-ee.test', [{ type: 'A', data: '127.0.0.14' }]);
     dns.set('mx.dane.test', [{ type: 'A', data: '127.0.0.14' }]);
     dns.set('mx2.dane.test', [{ type: 'A', data: '127.0.0.16' }]);
     dns.set('bad.dane.test', [{ type: 'A', data: '127.0.0.15' }]);
     dns.set('bad.insecure-zone.test', [{ type: 'A', data: '127.0.0.15' }]);
     const eeRecord = { usage: 3, selector: 1, matchingType: 1, certificate: sha256(spki(p.certs['mx.dane.test']!.cert)) };
     dns.set('_25._tcp.mx.dane.test', [{ type: 'TLSA', data: eeRecord }]);
+    dns.set('_25._tcp.implicit-ee.test', [{ type: 'TLSA', data: eeRecord }]);
     dns.set('_25._tcp.mx2.dane.test', [{ type: 'TLSA', data: { usage: 2, selector: 0, matchingType: 1, certificate: sha256(new X509Certificate(caPem).raw) } }]);
     // Records that match neither the self-signed MX nor anything it sends.
     dns.set('_25._tcp.bad.dane.test', [{ type: 'TLSA', data: eeRecord }]);
@@ -80,6 +84,12 @@ describe('outbound: DANE (RFC 7672)', { timeout: 90_000 }, () => {
     await waitFor(() => ee.for('bob@ee.test')[0], 10_000, 'delivery to mx.dane.test');
     const tls = (await delivered('bob@ee.test')).tls as { verified: boolean; dane?: boolean };
     assert.deepEqual([tls.verified, tls.dane], [true, true]);
+  });
+
+  it('the implicit MX (validated absence of MX records): DANE with the TLSA records of the domain itself', async () => {
+    await submit(srv.ports.submissions, { to: ['bob@implicit-ee.test'], subject: 'dane implicit' });
+    await waitFor(() => ee.for('bob@implicit-ee.test')[0], 10_000, 'delivery to the implicit MX');
+    assert.equal(((await delivered('bob@implicit-ee.test')).tls as { dane?: boolean }).dane, true);
   });
 
   it('DANE-TA: the CA of the presented chain matches, the certificate is for the MX name: delivered', async () => {
