@@ -10,13 +10,9 @@
  * - Only usable-less records: TLS is still required, not authenticated (2.2).
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import type { TlsaRecord as Tlsa } from '../lib/dns/resolver.js';
 
-export interface Tlsa {
-  usage: number;
-  selector: number;
-  matchingType: number;
-  data: Buffer;
-}
+export type { Tlsa };
 
 export function usableTlsa(records: Tlsa[]): Tlsa[] {
   return records.filter((r) => (r.usage === 2 || r.usage === 3) && (r.selector === 0 || r.selector === 1) && r.matchingType >= 0 && r.matchingType <= 2);

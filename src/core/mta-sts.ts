@@ -92,12 +92,15 @@ export class MtaSts {
   /** The policy to apply to a delivery to `domain` (null: none, deliver with opportunistic TLS). */
   async policy(domain: string): Promise<StsPolicy | null> {
     const d = domain.toLowerCase();
-    let cached = this.cache.get(d) ?? (await this.deps.store?.get(d)) ?? null;
+    let cached = this.cache.get(d) ?? null;
+    if (!cached && this.deps.store) {
+      cached = await this.deps.store.get(d);
+      if (cached) this.cache.set(d, cached);
+    }
     if (cached && this.now() > cached.fetchedAt + cached.maxAge * 1000) {
       await this.forget(d);
       cached = null;
     }
-    if (cached) this.cache.set(d, cached);
     let id: string | null;
     try {
       id = stsRecordId(await this.deps.resolver.txt(`_mta-sts.${d}`));

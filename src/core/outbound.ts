@@ -220,8 +220,11 @@ export class Outbound {
     let last: AttemptError | null = null;
     for (const h of hosts) {
       let addrs: string[];
+      let tlsa: Tlsa[] | null;
       try {
         addrs = await this.addresses(h.name, h.implicitMx);
+        // Once per host, not per address.
+        tlsa = mxSecure ? await this.tlsa(h.name, h.port) : null;
       } catch (err) {
         if (hosts.length === 1) throw err;
         last = err as AttemptError;
@@ -229,7 +232,7 @@ export class Outbound {
       }
       for (const ip of addrs) {
         try {
-          return await this.connectOne(route, h.name, ip, h.port, policy, mxSecure ? await this.tlsa(h.name, h.port) : null);
+          return await this.connectOne(route, h.name, ip, h.port, policy, tlsa);
         } catch (err) {
           last = err instanceof AttemptError ? err : new AttemptError(`4.4.1 ${(err as Error).message}`, '4.4.1', false);
           this.deps.log.info({ host: h.name, ip, err: last.message }, 'outbound connection failed; trying the next address');
@@ -245,14 +248,13 @@ export class Outbound {
    * no DANE. A lookup that fails is a temporary failure for this host: it may be an attack on a DANE host.
    */
   private async tlsa(host: string, port: number): Promise<Tlsa[] | null> {
-    let r: { secure: boolean; records: Array<{ type: string }> };
+    let r: { secure: boolean; tlsa: Tlsa[] };
     try {
       r = await this.deps.resolver.secure!(`_${port}._tcp.${host}`, 'TLSA');
     } catch (err) {
       throw new AttemptError(`4.7.5 TLSA lookup for ${host} failed (${(err as Error).message}); not delivering without DANE`, '4.7.5', false);
     }
-    const records = r.records.filter((x): x is Tlsa & { type: 'TLSA' } => x.type === 'TLSA');
-    return r.secure && records.length ? records : null;
+    return r.secure && r.tlsa.length ? r.tlsa : null;
   }
 
   private async connectOne(route: Route, hostName: string, ip: string, port: number, policy: StsPolicy | null = null, tlsa: Tlsa[] | null = null): Promise<Session> {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { startDnsServer, type DnsServer } from '../harness/dns-server.js';
 import { FakeMta, waitFor } from '../harness/fake-mta.js';
 import { TestServer } from '../harness/server.js';
-import { dataDirOf, queueEntries } from '../harness/store.js';
+import { dataDirOf, queuedAfterAttempts } from '../harness/store.js';
 import { submit } from '../harness/submit.js';
 import { makePki } from '../harness/pki.js';
 
@@ -100,10 +100,7 @@ describe('outbound: DANE (RFC 7672)', { timeout: 90_000 }, () => {
 
   it('TLSA records that do not match: nothing is sent, not even in plaintext; the mail waits with 4.7.5', async () => {
     await submit(srv.ports.submissions, { to: ['bob@wrong.test'], subject: 'dane wrong' });
-    const r = await waitFor(async () => {
-      const x = (await queueEntries(dataDirOf(srv.dir))).flatMap((e) => e.recipients).find((y) => y.address === 'bob@wrong.test');
-      return x && x.attempts >= 2 ? x : undefined;
-    }, 15_000, 'two failed attempts');
+    const r = await queuedAfterAttempts(dataDirOf(srv.dir), 'bob@wrong.test', 2);
     assert.equal(r.status, 'queued');
     assert.match(String(r.lastError), /^4\.7\.5 bad\.dane\.test \[127\.0\.0\.15\]: certificate does not match its DANE TLSA records/);
     assert.equal(selfSigned.for('bob@wrong.test').length, 0);

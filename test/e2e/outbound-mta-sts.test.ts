@@ -18,7 +18,7 @@ import path from 'node:path';
 import { startDnsServer, type DnsServer } from '../harness/dns-server.js';
 import { FakeMta, waitFor } from '../harness/fake-mta.js';
 import { TestServer } from '../harness/server.js';
-import { dataDirOf, queueEntries } from '../harness/store.js';
+import { dataDirOf, queuedAfterAttempts } from '../harness/store.js';
 import { submit } from '../harness/submit.js';
 import { makePki } from '../harness/pki.js';
 
@@ -40,12 +40,7 @@ describe('outbound: MTA-STS (RFC 8461)', { timeout: 90_000 }, () => {
   let srv: TestServer;
   const fetched: string[] = [];
 
-  /** The recipient's queue record once it has failed `n` attempts. */
-  const failedAttempts = (rcpt: string, n: number) =>
-    waitFor(async () => {
-      const r = (await queueEntries(dataDirOf(srv.dir))).flatMap((e) => e.recipients).find((x) => x.address === rcpt);
-      return r && r.attempts >= n ? r : undefined;
-    }, 15_000, `${n} failed attempts for ${rcpt}`);
+  const failedAttempts = (rcpt: string, n: number) => queuedAfterAttempts(dataDirOf(srv.dir), rcpt, n);
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'postern-sts-'));

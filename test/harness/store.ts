@@ -5,7 +5,8 @@ import path from 'node:path';
 import { Ingest } from '../../src/core/ingest.js';
 import { ChangeBus } from '../../src/core/changes.js';
 import { SqliteStore } from '../../src/storage/sqlite/store.js';
-import type { Mailbox } from '../../src/storage/types.js';
+import type { Mailbox, QueueRecipient } from '../../src/storage/types.js';
+import { waitFor } from './fake-mta.js';
 
 /** The domain x.test and its account b@x.test with these mailboxes, in the order given (INBOX by default). */
 export async function testMailboxes(store: SqliteStore, names: string[] = ['INBOX']): Promise<Mailbox[]> {
@@ -49,6 +50,14 @@ export async function queueEntries(dataDir: string) {
 }
 
 export const dataDirOf = (dir: string) => path.join(dir, 'data');
+
+/** The queue record of `address` once it has had `attempts` delivery attempts (waits up to 15 s). */
+export function queuedAfterAttempts(dataDir: string, address: string, attempts: number): Promise<QueueRecipient> {
+  return waitFor(async () => {
+    const r = (await queueEntries(dataDir)).flatMap((e) => e.recipients).find((x) => x.address === address);
+    return r && r.attempts >= attempts ? r : undefined;
+  }, 15_000, `${attempts} attempts for ${address}`);
+}
 
 /** Runs fn with a fresh temporary directory (named after `prefix`), removed afterwards whatever happens. */
 export async function inTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {

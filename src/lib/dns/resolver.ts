@@ -26,16 +26,19 @@ export interface Resolver {
   /** TXT records, each as its list of character-strings (RFC 1035 3.3.14). */
   txt(name: string): Promise<string[][]>;
   /**
-   * MX or TLSA records with whether the resolver validated them (DNSSEC, the AD bit; lib/dns/secure.ts), for
-   * DANE. NXDOMAIN and NODATA give no records; a failure throws a temporary DnsError. Optional: a resolver
-   * without it means no DANE.
+   * Whether the resolver validated the answer for `name` (DNSSEC, the AD bit; lib/dns/secure.ts), for DANE, with
+   * the TLSA records when `type` is TLSA (an MX query is asked only for its validation). NXDOMAIN and NODATA give
+   * no records; a failure throws a temporary DnsError. Optional: a resolver without it means no DANE.
    */
-  secure?(name: string, type: 'MX' | 'TLSA'): Promise<{ secure: boolean; records: SecureRecord[] }>;
+  secure?(name: string, type: 'MX' | 'TLSA'): Promise<{ secure: boolean; tlsa: TlsaRecord[] }>;
 }
 
-export type SecureRecord =
-  | { type: 'MX'; preference: number; exchange: string }
-  | { type: 'TLSA'; usage: number; selector: number; matchingType: number; data: Buffer };
+export interface TlsaRecord {
+  usage: number;
+  selector: number;
+  matchingType: number;
+  data: Buffer;
+}
 
 export class DnsError extends Error {
   override name = 'DnsError';
@@ -86,20 +89,16 @@ export class NodeResolver implements Resolver {
     if (opts.servers.length) this.r.setServers(opts.servers);
   }
 
-  async secure(name: string, type: 'MX' | 'TLSA'): Promise<{ secure: boolean; records: SecureRecord[] }> {
+  async secure(name: string, type: 'MX' | 'TLSA'): Promise<{ secure: boolean; tlsa: TlsaRecord[] }> {
     const servers = this.opts.servers.length ? this.opts.servers : getServers();
     let last: Error = new Error('no DNS server');
     for (let i = 0; i < (this.opts.tries ?? 2) * Math.max(1, servers.length); i++) {
       try {
         const res = await querySecure(parseServer(servers[i % servers.length]!), name, type, this.opts.timeoutMs ?? 5000);
-        if (res.rcode === 'NXDOMAIN') return { secure: res.secure, records: [] };
-        if (res.rcode !== 'NOERROR') throw new DnsError(`${type} ${name}: ${res.rcode}`, 'temporary', res.rcode);
-        const records: SecureRecord[] = [];
-        for (const a of res.answers) {
-          if (a.type === 'MX') records.push({ type: 'MX', preference: a.data.preference ?? 0, exchange: (a.data.exchange ?? '').replace(/\.$/, '') });
-          else if (a.type === 'TLSA') records.push({ type: 'TLSA', usage: a.data.usage, selector: a.data.selector, matchingType: a.data.matchingType, data: Buffer.from(a.data.certificate) });
-        }
-        return { secure: res.secure, records };
+        if (res.rcode !== 'NOERROR' && res.rcode !== 'NXDOMAIN') throw new DnsError(`${type} ${name}: ${res.rcode}`, 'temporary', res.rcode);
+        const tlsa: TlsaRecord[] = [];
+        for (const a of res.answers) if (a.type === 'TLSA') tlsa.push({ usage: a.data.usage, selector: a.data.selector, matchingType: a.data.matchingType, data: Buffer.from(a.data.certificate) });
+        return { secure: res.secure, tlsa };
       } catch (err) {
         if (err instanceof DnsError) throw err;
         last = err as Error;

@@ -32,7 +32,7 @@ export function parseServer(s: string): DnsServerAddress {
   return { host: s, port: 53 };
 }
 
-function query(name: string, type: 'MX' | 'TLSA' | 'A'): { id: number; buf: Buffer } {
+function query(name: string, type: 'MX' | 'TLSA'): { id: number; buf: Buffer } {
   const id = Math.floor(Math.random() * 65536);
   const buf = dnsPacket.encode({
     type: 'query',
@@ -49,7 +49,7 @@ function answerOf(res: dnsPacket.DecodedPacket): SecureAnswer {
 }
 
 /** One query, UDP then TCP if truncated; rejects on timeout. */
-export async function querySecure(server: DnsServerAddress, name: string, type: 'MX' | 'TLSA' | 'A', timeoutMs = 5000): Promise<SecureAnswer> {
+export async function querySecure(server: DnsServerAddress, name: string, type: 'MX' | 'TLSA', timeoutMs = 5000): Promise<SecureAnswer> {
   const q = query(name, type);
   const udp = await new Promise<dnsPacket.DecodedPacket>((resolve, reject) => {
     const sock = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
@@ -82,7 +82,8 @@ export async function querySecure(server: DnsServerAddress, name: string, type: 
       const sock = net.connect({ host: server.host, port: server.port });
       const timer = setTimeout(() => sock.destroy(new Error(`${type} ${name}: no TCP answer from ${server.host}:${server.port}`)), timeoutMs);
       let buf = Buffer.alloc(0);
-      sock.on('connect', () => sock.write(dnsPacket.streamEncode(dnsPacket.decode(q.buf))));
+      // RFC 1035 4.2.2: the same message, after a two-byte length.
+      sock.on('connect', () => sock.write(Buffer.concat([Buffer.from([q.buf.length >> 8, q.buf.length & 0xff]), q.buf])));
       sock.on('data', (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
         if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
